@@ -1,0 +1,352 @@
+"""SoftmaxRegression: validation, classes, and the wiring of normalizer, objective and solver."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import effective_n_jobs
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._blocks import BlockRunner, block_slices
+from ._objective import LinearObjective, linear_scores
+from ._solvers import SOLVERS
+from .normalizers._base import REQUIRED_METHODS
+from .normalizers._registry import NORMALIZERS, resolve_normalizer
+
+
+class SoftmaxRegression(ClassifierMixin, BaseEstimator):
+    r"""Multinomial logistic (softmax) regression with pluggable normalizers.
+
+    Fits class scores :math:`z = W x + b` by minimising the weighted average
+    per-sample loss of the normalized scores plus an L2 penalty on ``W``,
+
+    .. math::
+
+        \frac{1}{S} \sum_i s_i\, \ell\big(y_i, (W x_i + b) / T\big)
+        + \frac{\lVert W\rVert_F^2}{2 C S},
+
+    with :math:`s_i` the sample weight times the class weight and
+    :math:`S = \sum_i s_i`. With the default softmax normalizer and ``T=1``
+    this is exactly the objective of
+    :class:`~sklearn.linear_model.LogisticRegression` with the ``lbfgs``
+    solver on three or more classes, and the fit is done the same way, with
+    :func:`scipy.optimize.minimize` (``method="L-BFGS-B"``) and an analytic
+    gradient.
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Inverse of the L2 regularisation strength, as in
+        :class:`~sklearn.linear_model.LogisticRegression`; ``np.inf`` means
+        no penalty. Must be positive.
+    fit_intercept : bool, default=True
+        Whether to fit a per-class intercept ``b`` (never penalised).
+    class_weight : dict or "balanced", default=None
+        Weights ``{class_label: weight}`` multiplied into the sample weights;
+        ``"balanced"`` uses ``n_samples / (n_classes * np.bincount(y))``
+        (weighted counts when ``sample_weight`` is given).
+    tol : float, default=1e-4
+        Stop when the largest absolute gradient entry falls below ``tol``
+        (L-BFGS-B's ``gtol``).
+    max_iter : int, default=100
+        Maximum number of solver iterations.
+    warm_start : bool, default=False
+        Start from the previous fit's ``coef_`` and ``intercept_`` when the
+        shapes match.
+    verbose : int, default=0
+        Print the objective and gradient norm at each iteration if positive.
+    normalizer : str or Normalizer, default="softmax"
+        The map from scores to probabilities and its loss; see
+        :mod:`softreg.normalizers`. A name or an instance (which is cloned).
+    solver : {"lbfgs"}, default="lbfgs"
+        The optimiser, driven through :func:`scipy.optimize.minimize`.
+        ``"lbfgs"`` needs only the normalizer's loss and gradient.
+    n_jobs : int, default=None
+        Threads evaluating row blocks of the objective and of predictions.
+        ``None`` means 1 (numpy's BLAS then uses its own threads); ``-1``
+        uses all cores, with BLAS kept to one thread per worker.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (n_classes, n_features)
+        Weights ``W``, in ``X``'s dtype. For shift-invariant normalizers
+        (softmax) it is centred: each column sums to zero over classes.
+    intercept_ : ndarray of shape (n_classes,)
+        Intercepts ``b`` (zeros if ``fit_intercept=False``), centred likewise.
+    normalizer_ : Normalizer
+        The fitted, resolved normalizer object.
+    n_iter_ : int
+        Number of solver iterations.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` has string column names (pandas).
+
+    See Also
+    --------
+    sklearn.linear_model.LogisticRegression : The reference implementation.
+    softreg.normalizers.Softmax : The default normalizer.
+
+    Notes
+    -----
+    **Two classes.** SoftmaxRegression keeps one score per class even for
+    two classes, so ``coef_`` has shape ``(2, n_features)`` with
+    ``coef_[1] = -coef_[0]``. The symmetric penalty makes
+    ``SoftmaxRegression(C=c)`` give exactly the probabilities of
+    ``LogisticRegression(C=2 * c)``, whose ``coef_`` equals
+    ``coef_[1] - coef_[0]`` here. ``decision_function`` returns that
+    difference of scores, shape ``(n_samples,)``.
+
+    **Stability.** Scores are shifted by their row maximum before
+    exponentiation and log-probabilities are computed by log-sum-exp.
+
+    **Dtypes and layout.** float32 input stays float32: the scores,
+    ``coef_``, ``intercept_`` and ``predict_proba`` are float32. CSC input
+    is converted to CSR once, since the objective works on row blocks.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from softreg import SoftmaxRegression
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = SoftmaxRegression(C=1.0).fit(X, y)
+    >>> clf.predict(X[:2])
+    array([0, 0])
+    >>> clf.predict_proba(X[:1]).round(3)
+    array([[0.982, 0.018, 0.   ]])
+    >>> round(clf.score(X, y), 3)
+    0.973
+    """
+
+    _parameter_constraints: dict = {
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "fit_intercept": ["boolean"],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "normalizer": [StrOptions(set(NORMALIZERS)), HasMethods(list(REQUIRED_METHODS))],
+        "solver": [StrOptions(set(SOLVERS))],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        C=1.0,
+        fit_intercept=True,
+        class_weight=None,
+        tol=1e-4,
+        max_iter=100,
+        warm_start=False,
+        verbose=0,
+        normalizer="softmax",
+        solver="lbfgs",
+        n_jobs=None,
+    ):
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.class_weight = class_weight
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.normalizer = normalizer
+        self.solver = solver
+        self.n_jobs = n_jobs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def _runner(self):
+        return BlockRunner(effective_n_jobs(self.n_jobs))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model by maximising the (penalised) likelihood.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 is kept as float32.
+        y : array-like of shape (n_samples,)
+            Class labels (at least two distinct classes).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; integer weights are equivalent to
+            repeating rows.
+
+        Returns
+        -------
+        self : SoftmaxRegression
+            The fitted estimator.
+        """
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
+        )
+        check_classification_targets(y)
+        encoder = LabelEncoder()
+        y_enc = encoder.fit_transform(y)
+        classes = encoder.classes_
+        if classes.size < 2:
+            raise ValueError(
+                "SoftmaxRegression needs samples of at least 2 classes in the "
+                f"data, but the data contains only one class: {classes[0]!r}"
+            )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+        if self.class_weight is not None:
+            class_weight = compute_class_weight(
+                self.class_weight, classes=classes, y=y, sample_weight=sample_weight
+            )
+            sample_weight = sample_weight * class_weight[y_enc].astype(X.dtype)
+        if not np.sum(sample_weight, dtype=np.float64) > 0:
+            raise ValueError(
+                "The sample weights (times the class weights) sum to zero: "
+                "there is nothing to fit."
+            )
+
+        normalizer = resolve_normalizer(self.normalizer)
+        n_classes, n_features = classes.size, X.shape[1]
+        runner = self._runner()
+        objective = LinearObjective(
+            X,
+            y_enc,
+            n_classes,
+            normalizer,
+            sample_weight,
+            C=self.C,
+            fit_intercept=self.fit_intercept,
+            runner=runner,
+        )
+        w0 = self._initial_params(objective, n_classes, n_features)
+        with runner.running():
+            w, self.n_iter_ = SOLVERS[self.solver](
+                objective,
+                w0,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                verbose=self.verbose,
+            )
+
+        params = w.reshape(-1, n_classes)
+        coef = params[:n_features].T
+        intercept = params[n_features] if self.fit_intercept else np.zeros(n_classes)
+        if getattr(normalizer, "shift_invariant", False):
+            # Adding a constant to every class's score changes nothing, so the
+            # intercept is only defined up to a constant: report the centred
+            # representative, as LogisticRegression does.
+            intercept = intercept - intercept.mean()
+            coef = coef - coef.mean(axis=0)
+        self.classes_ = classes
+        self.normalizer_ = normalizer
+        self.coef_ = np.ascontiguousarray(coef, dtype=X.dtype)
+        self.intercept_ = np.asarray(intercept, dtype=X.dtype)
+        return self
+
+    def _initial_params(self, objective, n_classes, n_features):
+        n_rows = n_features + int(self.fit_intercept)
+        if (
+            self.warm_start
+            and hasattr(self, "coef_")
+            and self.coef_.shape == (n_classes, n_features)
+        ):
+            start = np.vstack([self.coef_.T, self.intercept_[None, :]])[:n_rows]
+            return np.ascontiguousarray(start, dtype=np.float64).ravel()
+        scale = objective.normalizer.init_scale()
+        if scale:
+            rng = check_random_state(getattr(self, "random_state", None))
+            return rng.normal(scale=scale, size=n_rows * n_classes)
+        return np.zeros(n_rows * n_classes)
+
+    def _map_scores(self, X, func):
+        """Apply ``func`` to the score blocks of ``X``; rows stay in order."""
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+        )
+        dtype = self.coef_.dtype if X.dtype == self.coef_.dtype else np.float64
+        Wt = self.coef_.T.astype(dtype, copy=False)
+        b = self.intercept_.astype(dtype, copy=False)
+        runner = self._runner()
+        slices = block_slices(X.shape[0], X.shape[1] + Wt.shape[1], dtype.itemsize)
+        with runner.running():
+            blocks = runner.map(
+                lambda sl: func(linear_scores(X[sl], Wt, b, 1.0)), slices
+            )
+        return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+
+    def decision_function(self, X):
+        """Class scores, consistent with :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
+            The normalizer's decision scores; for two classes, the score of
+            ``classes_[1]`` minus that of ``classes_[0]``.
+        """
+        D = self._map_scores(X, lambda Z: self.normalizer_.decision(Z))
+        return D[:, 1] - D[:, 0] if D.shape[1] == 2 else D
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows on the simplex, columns in the order of ``classes_``.
+        """
+        return self._map_scores(X, self.normalizer_)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities, computed stably.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``-inf`` only where a normalizer gives an exact zero.
+        """
+        return self._map_scores(X, self.normalizer_.log_proba)
+
+    def predict(self, X):
+        """Class labels: the argmax of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Predicted class labels.
+        """
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]

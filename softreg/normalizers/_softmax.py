@@ -1,0 +1,101 @@
+"""The softmax normalizer and its multinomial log-loss."""
+
+import numpy as np
+
+from ._base import Normalizer
+
+
+def _shifted_exp(Z):
+    # exp(z - max z) is at most 1 and its row sum at least 1: no overflow, and
+    # softmax is unchanged because it is invariant to a per-row shift.
+    M = Z.max(axis=1, keepdims=True)
+    E = np.exp(Z - M)
+    return E, E.sum(axis=1, keepdims=True), M
+
+
+class Softmax(Normalizer):
+    r"""Softmax: :math:`p_k = e^{z_k} / \sum_j e^{z_j}`, trained by log-loss.
+
+    The canonical link of the multinomial distribution (CS229, softmax
+    regression): the scores are log-probabilities up to a per-row constant.
+    Its per-row loss is the negative log-likelihood
+    :math:`\operatorname{logsumexp}(z) - \langle y, z\rangle`, convex in
+    :math:`z`, with gradient :math:`p - y` and Hessian
+    :math:`\operatorname{diag}(p) - p p^\top`.
+
+    See Also
+    --------
+    Normalizer : The protocol this class implements.
+
+    Notes
+    -----
+    Every evaluation subtracts the row maximum before exponentiating and
+    computes log-probabilities as :math:`z - \operatorname{logsumexp}(z)`,
+    never as ``log(softmax(z))``, so scores of any finite size give finite
+    probabilities and losses without overflow warnings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softreg.normalizers import Softmax
+    >>> sm = Softmax()
+    >>> sm(np.array([[1.0, 2.0], [10.0, 20.0]])).round(5)
+    array([[0.26894, 0.73106],
+           [0.00005, 0.99995]])
+    >>> loss, grad = sm.loss_gradient(np.array([[0.0, 1.0, 0.0]]),
+    ...                               np.array([[2.0, 3.0, 4.0]]))
+    >>> grad.round(4)
+    array([[ 0.0903, -0.7553,  0.665 ]])
+    """
+
+    def __call__(self, Z):
+        E, s, _ = _shifted_exp(Z)
+        E /= s
+        return E
+
+    def log_proba(self, Z):
+        E, s, M = _shifted_exp(Z)
+        return Z - (M + np.log(s))
+
+    def loss_gradient(self, Y, Z):
+        E, s, M = _shifted_exp(Z)
+        # -sum_k y_k log p_k = logsumexp(z) - <y, z> because rows of Y sum to 1.
+        loss = (M + np.log(s))[:, 0] - np.einsum("ij,ij->i", Y, Z)
+        E /= s
+        E -= Y
+        return loss, E
+
+    def hessp(self, Z, V):
+        """Product of each row's loss Hessian ``diag(p) - p p^T`` with ``V``.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (n_samples, n_classes)
+            Class scores.
+        V : ndarray of shape (n_samples, n_classes)
+            Directions, one per row.
+
+        Returns
+        -------
+        HV : ndarray of shape (n_samples, n_classes)
+            ``p * v - p * <p, v>`` row by row.
+        """
+        P = self(Z)
+        PV = P * V
+        PV -= P * PV.sum(axis=1, keepdims=True)
+        return PV
+
+    def decision(self, Z):
+        """Return the scores themselves: softmax is monotone in each score.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (n_samples, n_classes)
+            Class scores.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_classes)
+            The input, unchanged.
+        """
+        return Z
