@@ -66,7 +66,7 @@ def minimize_lbfgs(objective, w0, *, tol, max_iter, verbose=0):
             f"iterations. Increase max_iter, scale the data (e.g. with "
             "StandardScaler) or loosen tol.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return result.x, max(int(result.nit), 1)
 
