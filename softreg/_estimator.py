@@ -130,14 +130,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "C": [Interval(Real, 0, None, closed="neither")],
+        "C": [Interval(Real, 0, None, closed="right")],
         "fit_intercept": ["boolean"],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
-        "normalizer": [StrOptions(set(NORMALIZERS)), HasMethods(list(REQUIRED_METHODS))],
+        "normalizer": [
+            StrOptions(set(NORMALIZERS)),
+            HasMethods(list(REQUIRED_METHODS)),
+        ],
         "solver": [StrOptions(set(SOLVERS))],
         "n_jobs": [Integral, None],
     }
@@ -208,6 +211,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=X.dtype, ensure_non_negative=True
         )
+        if self.class_weight == "balanced":
+            per_class = np.bincount(
+                y_enc, weights=sample_weight, minlength=classes.size
+            )
+            if not np.all(per_class > 0):
+                raise ValueError(
+                    "class_weight='balanced' needs a positive total sample weight "
+                    f"in every class; classes {classes[per_class <= 0].tolist()} "
+                    "have none."
+                )
         if self.class_weight is not None:
             class_weight = compute_class_weight(
                 self.class_weight, classes=classes, y=y, sample_weight=sample_weight
@@ -278,7 +291,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         X = validate_data(
             self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
         )
-        dtype = self.coef_.dtype if X.dtype == self.coef_.dtype else np.float64
+        dtype = np.result_type(X.dtype, self.coef_.dtype)
         Wt = self.coef_.T.astype(dtype, copy=False)
         b = self.intercept_.astype(dtype, copy=False)
         runner = self._runner()
@@ -319,7 +332,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Rows on the simplex, columns in the order of ``classes_``.
         """
-        return self._map_scores(X, self.normalizer_)
+        return self._map_scores(X, lambda Z: self.normalizer_(Z))
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities, computed stably.
@@ -334,7 +347,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes)
             ``-inf`` only where a normalizer gives an exact zero.
         """
-        return self._map_scores(X, self.normalizer_.log_proba)
+        return self._map_scores(X, lambda Z: self.normalizer_.log_proba(Z))
 
     def predict(self, X):
         """Class labels: the argmax of :meth:`predict_proba`.
@@ -349,4 +362,5 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Predicted class labels.
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        indices = self.predict_proba(X).argmax(axis=1)
+        return self.classes_[indices]

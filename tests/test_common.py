@@ -1,0 +1,24 @@
+"""scikit-learn's common estimator checks on SoftmaxRegression instances."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from softreg import SoftmaxRegression
+
+# Reasoned table of checks expected to fail, per instance: empty on purpose.
+# A check that starts failing must be fixed, not listed here without a reason.
+EXPECTED_FAILED_CHECKS = {}
+
+INSTANCES = [
+    SoftmaxRegression(),
+    SoftmaxRegression(C=0.1, class_weight="balanced"),
+    SoftmaxRegression(n_jobs=2),
+]
+
+
+@parametrize_with_checks(
+    INSTANCES,
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(repr(est), {}),
+    xfail_strict=True,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
