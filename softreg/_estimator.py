@@ -1,4 +1,4 @@
-"""SoftmaxRegression: validation, classes, and the wiring of normalizer, objective and solver."""
+"""SoftmaxRegression: validation, classes, and the wiring of the layers."""
 
 from numbers import Integral, Real
 

@@ -214,7 +214,8 @@ def test_huge_scores_give_finite_probabilities_without_warnings():
         log_proba = clf.predict_log_proba(X)
     assert np.all(np.isfinite(proba))
     assert_allclose(proba.sum(axis=1), 1)
-    assert np.all(log_proba <= 0) and not np.any(np.isnan(log_proba))
+    assert np.all(log_proba <= 0)
+    assert not np.any(np.isnan(log_proba))
 
 
 def test_warm_start_continues_from_previous_fit():
@@ -305,7 +306,7 @@ def test_invalid_parameters(params, match):
 
 
 def test_class_weight_naming_an_unknown_class():
-    with pytest.raises(ValueError, match="not in class_weight|not.*classes"):
+    with pytest.raises(ValueError, match=r"not in class_weight|not.*classes"):
         SoftmaxRegression(class_weight={0: 1.0, 7: 2.0}).fit(X_OK, Y_OK)
 
 
@@ -313,10 +314,10 @@ def test_class_weight_naming_an_unknown_class():
 def test_non_finite_x(bad):
     X = X_OK.copy()
     X[3, 1] = bad
-    with pytest.raises(ValueError, match="NaN|infinity"):
+    with pytest.raises(ValueError, match=r"NaN|infinity"):
         SoftmaxRegression().fit(X, Y_OK)
     clf = SoftmaxRegression().fit(X_OK, Y_OK)
-    with pytest.raises(ValueError, match="NaN|infinity"):
+    with pytest.raises(ValueError, match=r"NaN|infinity"):
         clf.predict(X)
 
 
@@ -337,7 +338,7 @@ def test_bad_training_data(X, y, error, match):
 
 
 def test_bad_sample_weight():
-    with pytest.raises(ValueError, match="[Nn]egative"):
+    with pytest.raises(ValueError, match=r"[Nn]egative"):
         SoftmaxRegression().fit(X_OK, Y_OK, sample_weight=np.r_[-1.0, np.ones(149)])
     with pytest.raises(ValueError, match="zero"):
         SoftmaxRegression().fit(X_OK, Y_OK, sample_weight=np.zeros(150))
