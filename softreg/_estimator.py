@@ -5,6 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -19,6 +20,7 @@ from sklearn.utils.validation import (
 from ._blocks import BlockRunner, block_slices
 from ._objective import LinearObjective, linear_scores
 from ._solvers import SOLVERS
+from ._temperature import fit_temperature
 from .normalizers._base import REQUIRED_METHODS
 from .normalizers._registry import NORMALIZERS, resolve_normalizer
 
@@ -67,6 +69,23 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     normalizer : str or Normalizer, default="softmax"
         The map from scores to probabilities and its loss; see
         :mod:`softreg.normalizers`. A name or an instance (which is cloned).
+    temperature : float or "auto", default=1.0
+        Scores are divided by ``T`` before the normalizer, in ``fit`` and in
+        every predict method. During training a fixed ``T`` only
+        re-parametrises ``C``: under the L2 penalty, ``(T, C)`` gives the
+        predictions of ``(1, C / T**2)`` with ``coef_`` multiplied by ``T``.
+        ``"auto"`` trains at ``T = 1`` and then picks the ``T`` that
+        minimises the normalizer's loss of out-of-fold scores (internal
+        cross-validation over ``cv``), a post-hoc calibration that never
+        changes ``predict`` for monotone normalizers.
+    cv : int, cross-validation generator or iterable, default=5
+        Folds for ``temperature="auto"`` (ignored otherwise). An int gives a
+        shuffled :class:`~sklearn.model_selection.StratifiedKFold` seeded by
+        ``random_state``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the folds of ``temperature="auto"`` and the random start of
+        non-convex normalizers (taylor, spherical). Pass an int for
+        reproducible fits.
     solver : {"lbfgs"}, default="lbfgs"
         The optimiser, driven through :func:`scipy.optimize.minimize`.
         ``"lbfgs"`` needs only the normalizer's loss and gradient.
@@ -86,8 +105,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Intercepts ``b`` (zeros if ``fit_intercept=False``), centred likewise.
     normalizer_ : Normalizer
         The fitted, resolved normalizer object.
+    temperature_ : float
+        The temperature used by the predict methods: ``temperature`` itself,
+        or the cross-validated value when ``temperature="auto"``.
     n_iter_ : int
-        Number of solver iterations.
+        Number of solver iterations of the final fit.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -141,6 +163,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             StrOptions(set(NORMALIZERS)),
             HasMethods(list(REQUIRED_METHODS)),
         ],
+        "temperature": [
+            Interval(Real, 0, np.inf, closed="neither"),
+            StrOptions({"auto"}),
+        ],
+        "cv": ["cv_object"],
+        "random_state": ["random_state"],
         "solver": [StrOptions(set(SOLVERS))],
         "n_jobs": [Integral, None],
     }
@@ -155,6 +183,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         warm_start=False,
         verbose=0,
         normalizer="softmax",
+        temperature=1.0,
+        cv=5,
+        random_state=None,
         solver="lbfgs",
         n_jobs=None,
     ):
@@ -166,6 +197,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.normalizer = normalizer
+        self.temperature = temperature
+        self.cv = cv
+        self.random_state = random_state
         self.solver = solver
         self.n_jobs = n_jobs
 
@@ -232,8 +266,28 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 "there is nothing to fit."
             )
 
-        normalizer = resolve_normalizer(self.normalizer)
-        n_classes, n_features = classes.size, X.shape[1]
+        self.classes_ = classes
+        self.normalizer_ = resolve_normalizer(self.normalizer)
+        if self.temperature == "auto":
+            # Temperature is post-hoc (Guo et al. 2017): the model is trained at
+            # T=1 and T is then fitted to out-of-fold scores.
+            self.temperature_ = self._cross_validated_temperature(
+                X, y_enc, sample_weight
+            )
+            train_temperature = 1.0
+        else:
+            self.temperature_ = train_temperature = float(self.temperature)
+        coef, intercept, self.n_iter_ = self._solve(
+            X, y_enc, classes.size, sample_weight, train_temperature, self.warm_start
+        )
+        self.coef_ = coef.astype(X.dtype)
+        self.intercept_ = intercept.astype(X.dtype)
+        return self
+
+    def _solve(self, X, y_enc, n_classes, sample_weight, temperature, warm_start):
+        """Minimise the objective; return centred ``coef``, ``intercept``, n_iter."""
+        normalizer = self.normalizer_
+        n_features = X.shape[1]
         runner = self._runner()
         objective = LinearObjective(
             X,
@@ -243,18 +297,18 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             sample_weight,
             C=self.C,
             fit_intercept=self.fit_intercept,
+            temperature=temperature,
             runner=runner,
         )
-        w0 = self._initial_params(objective, n_classes, n_features)
+        w0 = self._initial_params(normalizer, n_classes, n_features, warm_start)
         with runner.running():
-            w, self.n_iter_ = SOLVERS[self.solver](
+            w, n_iter = SOLVERS[self.solver](
                 objective,
                 w0,
                 tol=self.tol,
                 max_iter=self.max_iter,
                 verbose=self.verbose,
             )
-
         params = w.reshape(-1, n_classes)
         coef = params[:n_features].T
         intercept = params[n_features] if self.fit_intercept else np.zeros(n_classes)
@@ -264,24 +318,45 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             # representative, as LogisticRegression does.
             intercept = intercept - intercept.mean()
             coef = coef - coef.mean(axis=0)
-        self.classes_ = classes
-        self.normalizer_ = normalizer
-        self.coef_ = np.ascontiguousarray(coef, dtype=X.dtype)
-        self.intercept_ = np.asarray(intercept, dtype=X.dtype)
-        return self
+        return np.ascontiguousarray(coef), intercept, n_iter
 
-    def _initial_params(self, objective, n_classes, n_features):
+    def _cross_validated_temperature(self, X, y_enc, sample_weight):
+        """T minimising the weighted loss of out-of-fold scores divided by T."""
+        if isinstance(self.cv, Integral):
+            cv = StratifiedKFold(
+                self.cv,
+                shuffle=True,
+                random_state=check_random_state(self.random_state).randint(
+                    np.iinfo(np.int32).max
+                ),
+            )
+        else:
+            cv = check_cv(self.cv, y_enc, classifier=True)
+        n_classes = self.classes_.size
+        scores = np.zeros((X.shape[0], n_classes), dtype=X.dtype)
+        for train, test in cv.split(X, y_enc):
+            # Every fold model keeps all classes: a class absent from a training
+            # fold simply gets no samples, which the objective handles.
+            coef, intercept, _ = self._solve(
+                X[train], y_enc[train], n_classes, sample_weight[train], 1.0, False
+            )
+            scores[test] = linear_scores(
+                X[test], coef.T.astype(X.dtype), intercept.astype(X.dtype), 1.0
+            )
+        return fit_temperature(self.normalizer_, scores, y_enc, sample_weight)
+
+    def _initial_params(self, normalizer, n_classes, n_features, warm_start):
         n_rows = n_features + int(self.fit_intercept)
         if (
-            self.warm_start
+            warm_start
             and hasattr(self, "coef_")
             and self.coef_.shape == (n_classes, n_features)
         ):
             start = np.vstack([self.coef_.T, self.intercept_[None, :]])[:n_rows]
             return np.ascontiguousarray(start, dtype=np.float64).ravel()
-        scale = objective.normalizer.init_scale()
+        scale = normalizer.init_scale() if hasattr(normalizer, "init_scale") else 0.0
         if scale:
-            rng = check_random_state(getattr(self, "random_state", None))
+            rng = check_random_state(self.random_state)
             return rng.normal(scale=scale, size=n_rows * n_classes)
         return np.zeros(n_rows * n_classes)
 
@@ -298,7 +373,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         slices = block_slices(X.shape[0], X.shape[1] + Wt.shape[1], dtype.itemsize)
         with runner.running():
             blocks = runner.map(
-                lambda sl: func(linear_scores(X[sl], Wt, b, 1.0)), slices
+                lambda sl: func(linear_scores(X[sl], Wt, b, 1.0 / self.temperature_)),
+                slices,
             )
         return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
 

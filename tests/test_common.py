@@ -8,10 +8,26 @@ from softreg import SoftmaxRegression
 # A check that starts failing must be fixed, not listed here without a reason.
 EXPECTED_FAILED_CHECKS = {}
 
+NORMALIZER_NAMES = [
+    "softmax",
+    "taylor",
+    "spherical",
+    "sparsemax",
+    "entmax15",
+    "standard",
+]
+
 INSTANCES = [
     SoftmaxRegression(),
     SoftmaxRegression(C=0.1, class_weight="balanced"),
     SoftmaxRegression(n_jobs=2),
+    SoftmaxRegression(temperature=2.5),
+    SoftmaxRegression(temperature="auto", random_state=0),
+    *(
+        SoftmaxRegression(normalizer=name, random_state=0)
+        for name in NORMALIZER_NAMES[1:]
+    ),
+    SoftmaxRegression(normalizer="sparsemax", temperature="auto", random_state=0),
 ]
 
 
