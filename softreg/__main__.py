@@ -1,17 +1,27 @@
-"""``python -m softreg``: the digits demo; ``python -m softreg bench``: benchmark."""
+"""``python -m softreg [demo | bench | agreement]``; the digits demo by default."""
 
 import sys
+
+_COMMANDS = {
+    "demo": "softreg._demo",
+    "bench": "softreg._bench",
+    "agreement": "softreg._agreement",
+}
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "bench":
-        from ._bench import main as bench_main
-
-        return bench_main(argv[1:])
-    from ._demo import main as demo_main
-
-    return demo_main(argv)
+    name = argv[0] if argv and argv[0] in _COMMANDS else "demo"
+    rest = argv[1:] if argv and argv[0] == name else argv
+    if argv and argv[0] in ("-h", "--help"):
+        print("usage: python -m softreg [demo | bench | agreement] [options]")
+        print("  demo       SoftmaxRegression beside LogisticRegression on digits")
+        print("  bench      fit/predict benchmark against scikit-learn's solvers")
+        print("  agreement  largest differences from LogisticRegression")
+        print("Each command takes --help.")
+        return 0
+    module = __import__(_COMMANDS[name], fromlist=["main"])
+    return module.main(rest)
 
 
 if __name__ == "__main__":
