@@ -67,7 +67,7 @@ html_show_sourcelink = False
 # -- autodoc, autosummary, numpydoc -------------------------------------------
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": True}
+autodoc_default_options = {}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
