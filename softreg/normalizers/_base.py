@@ -50,6 +50,12 @@ class Normalizer(BaseEstimator):
     #: normalizer gets a small random start instead of the zero start.
     convex = True
 
+    #: Whether adding the same constant to every score of a row leaves the
+    #: probabilities unchanged. The estimator centres ``coef_`` and
+    #: ``intercept_`` over classes only for shift-invariant normalizers,
+    #: whose scores are defined up to that constant.
+    shift_invariant = False
+
     def log_proba(self, Z):
         """Logarithm of the probabilities; ``-inf`` where a probability is 0.
 

@@ -4,9 +4,18 @@ from sklearn.base import clone
 
 from ._base import REQUIRED_METHODS, missing_methods
 from ._softmax import Softmax
+from ._sparse import Entmax15, Sparsemax
+from ._spherical import Spherical
+from ._standard import Standard
+from ._taylor import Taylor
 
 NORMALIZERS = {
     "softmax": Softmax,
+    "taylor": Taylor,
+    "spherical": Spherical,
+    "sparsemax": Sparsemax,
+    "entmax15": Entmax15,
+    "standard": Standard,
 }
 
 

@@ -48,6 +48,8 @@ class Softmax(Normalizer):
     array([[ 0.0903, -0.7553,  0.665 ]])
     """
 
+    shift_invariant = True
+
     def __call__(self, Z):
         E, s, _ = _shifted_exp(Z)
         E /= s
