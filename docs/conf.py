@@ -84,11 +84,12 @@ def _skip_foreign_member(app, what, name, obj, skip, options):
     """
     if what != "class" or skip:
         return skip
-    module = getattr(obj, "__module__", None) or ""
-    if not module.startswith("softreg") and not name.startswith("__"):
-        return True
     if name.startswith("_") and name != "__call__":
         return True
+    if callable(obj) or isinstance(obj, property):
+        module = getattr(obj, "__module__", None) or ""
+        if not module.startswith("softreg"):
+            return True
     return skip
 
 
