@@ -112,7 +112,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Number of solver iterations of the final fit.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` has string column names (pandas).
 
     See Also
