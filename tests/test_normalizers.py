@@ -436,8 +436,8 @@ def test_standard_reproduces_the_seed_examples():
     P = Standard()(np.array([[-2.0, -1.0, 1.0, 2.0]]))
     assert np.all(np.isfinite(P))
     assert np.all(P > 0)
-    # Shifted so the minimum is floor * range = 0.04.
-    assert_allclose(P, [[0.04, 1.04, 3.04, 4.04]] / np.float64(8.16))
+    # Shifted so the minimum is floor * max|z| = 0.02.
+    assert_allclose(P, [[0.02, 1.02, 3.02, 4.02]] / np.float64(8.08))
 
 
 def test_standard_divides_positive_rows_by_their_sum():
@@ -458,18 +458,29 @@ def test_standard_is_scale_invariant_and_cannot_express_confidence():
 
 @pytest.mark.parametrize("floor", [0.01, 0.5])
 def test_standard_is_continuous_where_the_shift_starts(floor):
-    # The shift starts when the minimum falls below floor * range.
-    z_edge = np.array([[floor, floor + 1.0, floor + 0.3]])
-    no_shift = Standard(floor=floor)(z_edge + 1e-9)
-    shifted = Standard(floor=floor)(z_edge - 1e-9)
+    # The shift starts when the minimum falls below floor * max|z|.
+    z_edge = np.array([[floor, 1.0, (1 + floor) / 2]])
+    e = np.array([[1e-9, 0, 0]])
+    no_shift = Standard(floor=floor)(z_edge + e)
+    shifted = Standard(floor=floor)(z_edge - e)
     assert_allclose(no_shift, z_edge / z_edge.sum(), atol=1e-8)
     assert_allclose(shifted, no_shift, atol=1e-8)
+
+
+def test_standard_two_classes_is_not_flat_where_shifted():
+    # A floor relative to the range would make every shifted binary row give
+    # the same probabilities, with zero gradient: a fit could not move.
+    Z = np.array([[-1.0, 2.0], [-0.5, 2.0], [-3.0, -1.0]])
+    P = Standard()(Z)
+    assert len(np.unique(P[:, 1].round(12))) == 3
+    _, grad = Standard().loss_gradient(np.array([[1.0, 0.0]] * 3), Z)
+    assert np.all(np.abs(grad).max(axis=1) > 1e-3)
 
 
 def test_standard_probabilities_are_bounded_below():
     Z = random_scores(n=500, k=6, scale=5.0, seed=28)
     floor = 0.01
-    assert Standard(floor=floor)(Z).min() >= floor / (6 * (1 + floor)) - 1e-15
+    assert Standard(floor=floor)(Z).min() >= floor / (6 * (2 + floor)) - 1e-15
 
 
 def test_standard_constant_rows_are_uniform():
@@ -477,8 +488,10 @@ def test_standard_constant_rows_are_uniform():
     assert_allclose(Standard()(Z), 1 / 3)
     loss, grad = Standard().loss_gradient(np.eye(3), Z)
     assert_allclose(loss, np.log(3))
-    assert_array_equal(grad[:2], 0)
     assert np.all(np.isfinite(grad))
+    # z = 0 is the one point where the map is not continuous: zero gradient.
+    assert_array_equal(grad[0], 0)
+    assert_array_equal(Standard().hessp(Z, np.ones_like(Z), Y=np.eye(3))[0], 0)
 
 
 # --------------------------------------------------------------------------

@@ -15,14 +15,14 @@ class Standard(Normalizer):
     usually compared with. Rows whose scores are all comfortably positive
     are divided by their sum exactly; other rows are first shifted up just
     enough that their smallest score becomes ``floor`` times the row's
-    range. Trained by the negative log-likelihood.
+    largest absolute score. Trained by the negative log-likelihood.
 
     Parameters
     ----------
     floor : float, default=0.01
-        Smallest shifted score, as a fraction of the row's range
-        :math:`r = \max z - \min z`. It bounds every probability below by
-        ``floor / (K (1 + floor))`` and hence the loss above. Must be
+        Smallest shifted score, as a fraction of the row's largest absolute
+        score :math:`s = \max_k |z_k|`. It bounds every probability below by
+        ``floor / (K (2 + floor))`` and hence the loss above. Must be
         positive.
 
     See Also
@@ -31,18 +31,19 @@ class Standard(Normalizer):
 
     Notes
     -----
-    **The rule.** With :math:`m = \min_k z_k`, :math:`r = \max_k z_k - m`
+    **The rule.** With :math:`m = \min_k z_k`, :math:`s = \max_k |z_k|`
     and :math:`\delta` = ``floor``,
 
     .. math::
 
-        q = z + c\,\mathbf{1}, \qquad c = \max(0,\ \delta r - m), \qquad
+        q = z + c\,\mathbf{1}, \qquad c = \max(0,\ \delta s - m), \qquad
         p = q / \textstyle\sum_k q_k .
 
-    So :math:`\min_k q_k = \max(m, \delta r) > 0`. Why this rule:
+    So :math:`\min_k q_k = \max(m, \delta s) > 0` for :math:`z \ne 0`. Why
+    this rule:
 
     * it *is* standard normalization wherever that is already defined
-      and safe (:math:`m \ge \delta r`): ``[1, 2]`` and ``[10, 20]`` both
+      and safe (:math:`m \ge \delta s`): ``[1, 2]`` and ``[10, 20]`` both
       give exactly ``[1/3, 2/3]``;
     * it keeps the property that makes standard normalization the
       instructive baseline, **scale invariance**: :math:`c` scales with
@@ -53,25 +54,33 @@ class Standard(Normalizer):
       this and blur the comparison;
     * it is defined for any row, including negative scores and rows that
       sum to zero (``[-2, -1, 1, 2]`` is shifted to
-      ``[0.04, 1.04, 3.04, 4.04]``), continuous in :math:`z` except at
-      constant rows, and piecewise smooth: :math:`c` is piecewise linear,
-      with kinks only where :math:`m = \delta r` or at ties for the
-      minimum or maximum, a set of measure zero;
-    * constant rows (:math:`r = 0`), where no scale-invariant map can be
-      continuous, give the uniform distribution, with zero gradient when
-      they are not positive.
+      ``[0.02, 1.02, 3.02, 4.02]``), continuous everywhere except at
+      :math:`z = 0`, where no scale-invariant map can be continuous (it
+      gives the uniform distribution there, with zero gradient), and
+      piecewise smooth: :math:`c` is piecewise linear, with kinks only where
+      :math:`m = \delta s` or at ties for the minimum or the largest
+      magnitude, a set of measure zero;
+    * the floor is relative to :math:`s`, not to the range
+      :math:`r = \max_k z_k - m`: with :math:`\delta r` two shifted scores
+      always become :math:`(\delta r, (1 + \delta) r)`, so on two classes
+      the probabilities, the loss and its gradient would be constant over
+      most of the score space and a fit would stall there. With
+      :math:`\delta s` they still vary with the ratio of the scores.
 
     **Loss.** With :math:`Q = \sum_k q_k`, the loss for a target row
     :math:`y` is :math:`\log Q - \sum_k y_k \log q_k`. Its gradient w.r.t.
     :math:`q` is :math:`g_q = \mathbf{1}/Q - y / q`; on shifted rows the
-    chain rule through :math:`c = \delta z_{\max} - (1 + \delta) z_{\min}`
-    adds :math:`(\mathbf{1}^\top g_q)(\delta e_{\max} - (1 + \delta)
+    chain rule through :math:`c = \delta \operatorname{sign}(z_a) z_a -
+    z_{\min}` (:math:`a` the entry of largest magnitude) adds
+    :math:`(\mathbf{1}^\top g_q)(\delta \operatorname{sign}(z_a) e_a -
     e_{\min})`. The Hessian (exact wherever the map is smooth) is
     :math:`J^\top (\operatorname{diag}(y / q^2) - \mathbf{1}\mathbf{1}^\top
     / Q^2) J` with :math:`J = I + \mathbf{1} \nabla c^\top`; it depends on
     :math:`y`, so :meth:`hessp` takes ``Y``. Scale invariance makes the
     loss homogeneous of degree 0, so the gradient is orthogonal to
-    :math:`z`.
+    :math:`z`. The map preserves the order of the scores within a row, but
+    through the shift, raising one score can lower another class's
+    probability by more than the softmax would, or leave it unchanged.
 
     **Consequences for fitting.** A linear model's data term is unchanged
     when :math:`(W, b)` is scaled by :math:`\lambda > 0`, while an L2
@@ -80,7 +89,7 @@ class Standard(Normalizer):
     arbitrary, and the solver may stop on ``max_iter`` (it does on the
     digits data). The loss is also non-convex (``convex`` is False, fits
     start from a small random point). Probabilities stay flat (mean top
-    probability 0.34 on digits, against 0.95 for the softmax): that is the
+    probability 0.35 on digits, against 0.95 for the softmax): that is the
     point of the baseline, not a defect to fix.
 
     **Temperature.** :math:`p(z/T) = p(z)` for every :math:`T > 0`: the
@@ -94,7 +103,7 @@ class Standard(Normalizer):
     array([[0.33333333, 0.66666667],
            [0.33333333, 0.66666667]])
     >>> Standard()(np.array([[-2.0, -1.0, 1.0, 2.0]])).round(4)
-    array([[0.0049, 0.1275, 0.3725, 0.4951]])
+    array([[0.0025, 0.1262, 0.3738, 0.4975]])
     """
 
     convex = False
@@ -110,21 +119,21 @@ class Standard(Normalizer):
                 f"Standard(floor={floor!r}): floor must be a positive finite number."
             )
         rows = np.arange(Z.shape[0])
-        # p is scale invariant, so dividing each row by its largest |score|
-        # changes nothing but keeps every quantity below of order one.
-        A = np.abs(Z).max(axis=1, keepdims=True)
-        A[A == 0] = 1
+        # p is scale invariant, so dividing each row by its largest |score| s
+        # changes nothing; afterwards s = 1 and every quantity is of order one.
+        absZ = np.abs(Z)
+        i_abs = absZ.argmax(axis=1)
+        A = absZ[rows, i_abs][:, None]
+        zero = A[:, 0] == 0
+        A[zero] = 1
         Zh = Z / A
-        i_max = Zh.argmax(axis=1)
+        sign = np.sign(Zh[rows, i_abs])
         i_min = Zh.argmin(axis=1)
-        mn = Zh[rows, i_min]
-        r = Zh[rows, i_max] - mn
-        c = np.maximum(floor * r - mn, 0)
+        c = np.maximum(floor - Zh[rows, i_min], 0)
         Q = Zh + c[:, None]
-        flat = (r == 0) & (mn <= 0)
-        Q[flat] = 1
-        shifted = (c > 0) & ~flat
-        return Z, A, Q, rows, i_max, i_min, shifted, flat, float(floor)
+        Q[zero] = 1
+        shifted = (c > 0) & ~zero
+        return Z, A, Q, rows, i_abs, sign, i_min, shifted, zero, float(floor)
 
     def __call__(self, Z):
         """Probabilities ``q / sum(q)`` of the shifted scores, row by row.
@@ -146,13 +155,15 @@ class Standard(Normalizer):
     def _chain(self, G, parts):
         """Pull a per-row vector from ``q``-space back to ``z``-space.
 
-        ``J^T g = g + (1^T g) grad c``, with ``grad c`` nonzero on shifted
-        rows only.
+        ``J^T g = g + (1^T g) grad c`` with ``grad c = floor * sign(z_a) e_a -
+        e_min`` on shifted rows (``a`` the entry of largest magnitude) and 0
+        elsewhere. The two updates are separate statements because ``a`` and
+        the minimum can be the same entry.
         """
-        _, _, _, rows, i_max, i_min, shifted, _, floor = parts
+        _, _, _, rows, i_abs, sign, i_min, shifted, _, floor = parts
         gsum = np.where(shifted, G.sum(axis=1), 0)
-        G[rows, i_max] += floor * gsum
-        G[rows, i_min] -= (1 + floor) * gsum
+        G[rows, i_abs] += floor * sign * gsum
+        G[rows, i_min] -= gsum
         return G
 
     def loss_gradient(self, Y, Z):
@@ -174,14 +185,15 @@ class Standard(Normalizer):
             non-positive rows.
         """
         parts = self._parts(Z)
-        Z, A, Q, _, _, _, _, flat, _ = parts
+        Z, A, Q, *_ = parts
+        zero = parts[8]
         Y = as_targets(Y, Z)
         Qs = Q.sum(axis=1)
         loss = np.log(Qs) - rowdot(Y, np.log(Q))
         G = Y / Q
         np.subtract((1 / Qs)[:, None], G, out=G)
         G = self._chain(G, parts)
-        G[flat] = 0
+        G[zero] = 0
         # Homogeneous of degree 0: the gradient at z is the one at z/A over A.
         G /= A
         return loss, G
@@ -209,17 +221,18 @@ class Standard(Normalizer):
                 "log-loss depends on them. Call hessp(Z, V, Y=Y)."
             )
         parts = self._parts(Z)
-        Z, A, Q, rows, i_max, i_min, shifted, flat, floor = parts
+        Z, A, Q, rows, i_abs, sign, i_min, shifted, zero, floor = parts
         Y = as_targets(Y, Z)
         V = np.asarray(V, dtype=Z.dtype)
         # J v = v + <grad c, v> 1.
-        cv = np.where(shifted, floor * V[rows, i_max] - (1 + floor) * V[rows, i_min], 0)
+        cv = floor * sign * V[rows, i_abs] - V[rows, i_min]
+        cv = np.where(shifted, cv, 0)
         U = V + cv[:, None]
         Qs = Q.sum(axis=1)
         W = Y * U / (Q * Q)
         W -= (U.sum(axis=1) / (Qs * Qs))[:, None]
         W = self._chain(W, parts)
-        W[flat] = 0
+        W[zero] = 0
         W /= A
         W /= A
         return W
