@@ -10,6 +10,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -21,8 +22,17 @@ from ._blocks import BlockRunner, block_slices
 from ._objective import LinearObjective, linear_scores
 from ._solvers import SOLVERS
 from ._temperature import fit_temperature
-from .normalizers._base import REQUIRED_METHODS
+from .normalizers._base import REQUIRED_METHODS, optional
 from .normalizers._registry import NORMALIZERS, resolve_normalizer
+
+
+def _offers_decision(estimator):
+    """Whether the normalizer offers decision scores consistent with its proba.
+
+    Every built-in does; a user normalizer opts out with ``decision = None``.
+    """
+    normalizer = getattr(estimator, "normalizer_", estimator.normalizer)
+    return isinstance(normalizer, str) or optional(normalizer, "decision") is not None
 
 
 class SoftmaxRegression(ClassifierMixin, BaseEstimator):
@@ -312,7 +322,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         params = w.reshape(-1, n_classes)
         coef = params[:n_features].T
         intercept = params[n_features] if self.fit_intercept else np.zeros(n_classes)
-        if getattr(normalizer, "shift_invariant", False):
+        if optional(normalizer, "shift_invariant"):
             # Adding a constant to every class's score changes nothing, so the
             # intercept is only defined up to a constant: report the centred
             # representative, as LogisticRegression does.
@@ -354,7 +364,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         ):
             start = np.vstack([self.coef_.T, self.intercept_[None, :]])[:n_rows]
             return np.ascontiguousarray(start, dtype=np.float64).ravel()
-        scale = normalizer.init_scale() if hasattr(normalizer, "init_scale") else 0.0
+        scale = optional(normalizer, "init_scale")()
         if scale:
             rng = check_random_state(self.random_state)
             return rng.normal(scale=scale, size=n_rows * n_classes)
@@ -378,6 +388,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             )
         return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
 
+    @available_if(_offers_decision)
     def decision_function(self, X):
         """Class scores, consistent with :meth:`predict_proba`.
 
@@ -389,10 +400,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
-            The normalizer's decision scores; for two classes, the score of
-            ``classes_[1]`` minus that of ``classes_[0]``.
+            The normalizer's decision scores of ``(X W^T + b) / T``: the
+            scores themselves for normalizers monotone in each score
+            (softmax, sparsemax, entmax15), the log-probabilities otherwise,
+            so that their order is always that of :meth:`predict_proba`. For
+            two classes, the score of ``classes_[1]`` minus that of
+            ``classes_[0]``.
         """
-        D = self._map_scores(X, lambda Z: self.normalizer_.decision(Z))
+        D = self._map_scores(X, lambda Z: optional(self.normalizer_, "decision")(Z))
         return D[:, 1] - D[:, 0] if D.shape[1] == 2 else D
 
     def predict_proba(self, X):
@@ -423,7 +438,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes)
             ``-inf`` only where a normalizer gives an exact zero.
         """
-        return self._map_scores(X, lambda Z: self.normalizer_.log_proba(Z))
+        return self._map_scores(X, lambda Z: optional(self.normalizer_, "log_proba")(Z))
 
     def predict(self, X):
         """Class labels: the argmax of :meth:`predict_proba`.

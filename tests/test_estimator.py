@@ -365,3 +365,54 @@ def test_predict_before_fit_and_wrong_feature_count():
     clf.fit(X_OK, Y_OK)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X_OK[:, :3])
+
+
+# --- user-written normalizers ------------------------------------------------
+
+
+class PlainSoftmax:
+    """A normalizer that does not derive from Normalizer: two methods only."""
+
+    def __call__(self, Z):
+        E = np.exp(Z - Z.max(axis=1, keepdims=True))
+        return E / E.sum(axis=1, keepdims=True)
+
+    def loss_gradient(self, Y, Z):
+        P = self(Z)
+        return -np.log((Y * P).sum(axis=1)), P - Y
+
+
+def test_user_normalizer_with_only_the_required_methods():
+    X, y = DATASETS["wine"]()
+    ours = SoftmaxRegression(normalizer=PlainSoftmax(), **TIGHT).fit(X, y)
+    ref = LogisticRegression(**TIGHT).fit(X, y)
+    # Not declared shift invariant, so coef_ is not centred: compare the
+    # probabilities, which the optional defaults must still serve.
+    assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+    assert_allclose(ours.predict_log_proba(X), ref.predict_log_proba(X), atol=1e-4)
+    assert_array_equal(
+        ours.decision_function(X).argmax(axis=1), ref.predict(X).astype(int)
+    )
+    assert isinstance(ours.normalizer_, PlainSoftmax)
+    assert ours.normalizer_ is not ours.normalizer  # fitted on a copy
+
+
+def test_user_normalizer_can_opt_out_of_decision_function():
+    class NoDecision(PlainSoftmax):
+        decision = None
+
+    clf = SoftmaxRegression(normalizer=NoDecision())
+    assert not hasattr(clf, "decision_function")
+    X, y = DATASETS["iris"]()
+    clf.fit(X, y)
+    assert not hasattr(clf, "decision_function")
+    assert clf.predict_proba(X).shape == (150, 3)
+
+
+def test_object_lacking_the_protocol_names_the_missing_method():
+    class OnlyCall:
+        def __call__(self, Z):
+            return Z
+
+    with pytest.raises(ValueError, match="loss_gradient"):
+        SoftmaxRegression(normalizer=OnlyCall()).fit(X_OK, Y_OK)

@@ -89,7 +89,7 @@ class Normalizer(BaseEstimator):
         D : ndarray of shape (n_samples, n_classes)
             Decision scores.
         """
-        return self.log_proba(Z)
+        return optional(self, "log_proba")(Z)
 
     def init_scale(self):
         """Standard deviation of the random start; 0 means start at zero.
@@ -99,7 +99,24 @@ class Normalizer(BaseEstimator):
         scale : float
             0 for convex normalizers, whose zero start is safe.
         """
-        return 0.0 if self.convex else 1e-2
+        return 0.0 if optional(self, "convex") else 1e-2
+
+
+_MISSING = object()
+
+
+def optional(normalizer, name):
+    """The normalizer's attribute ``name``, or the :class:`Normalizer` default.
+
+    A user normalizer need not derive from :class:`Normalizer`: the two
+    required methods are enough, and every optional one falls back to the
+    base class's default, bound to the user's object.
+    """
+    value = getattr(normalizer, name, _MISSING)
+    if value is not _MISSING:
+        return value
+    default = getattr(Normalizer, name)
+    return default.__get__(normalizer) if callable(default) else default
 
 
 def missing_methods(obj, methods=REQUIRED_METHODS):
