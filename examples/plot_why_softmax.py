@@ -22,9 +22,11 @@ the probabilities from :math:`T \\to 0` (the arg max) to
 # Blurry and crisp
 # ----------------
 #
-# Only the *ratio* of the two scores reaches standard normalization, and it
-# is 2 in both cases. The softmax sees the *difference*, 1 in one case and
-# 10 in the other, and becomes confident when the evidence is strong.
+# Standard normalization sees (almost) only the *ratio* of the two scores,
+# and it is 2 in both cases: its small constant ``eps`` (0.1) moves the
+# blurry case from 1/3 to 0.344 and the crisp one to 0.334. The softmax sees
+# the *difference*, 1 in one case and 10 in the other, and becomes confident
+# when the evidence is strong.
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -86,8 +88,10 @@ print("softmax:          ", softmax(z).round(4))
 # Dividing the scores by :math:`T` leaves their order alone. For the
 # softmax, a small :math:`T` concentrates all probability on the largest
 # score and a large :math:`T` spreads it evenly; :math:`T = 1` is the
-# "softened maximum" in between. Standard normalization is scale invariant,
-# so the temperature does nothing to it.
+# "softened maximum" in between. Standard normalization is scale invariant
+# for scores large against its ``eps``: a small :math:`T` only takes it to
+# the ratio of the shifted scores, never to the arg max, and a large
+# :math:`T` makes it uniform too.
 
 z = np.array([[0.5, 1.0, 2.0, 2.5]])
 temperatures = np.logspace(-2, 2, 201)

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp
 from sklearn.base import clone
 
 from softreg import SoftmaxRegression
@@ -418,6 +419,9 @@ def test_spherical_eps_is_a_hyperparameter():
         (Spherical(eps="a"), "eps must be a positive"),
         (Standard(floor=0), "floor must be a positive"),
         (Standard(floor=np.inf), "floor must be a positive"),
+        (Standard(eps=0), "eps must be a positive"),
+        (Standard(eps=-1.0), "eps must be a positive"),
+        (Standard(eps="a"), "eps must be a positive"),
     ],
     ids=str,
 )
@@ -430,41 +434,146 @@ def test_invalid_hyperparameters_are_rejected_on_use(normalizer, match):
 # Standard normalization
 
 
+def standard_closed_form(Z, floor=0.01, eps=0.1):
+    """The documented rule, written out independently of the class."""
+    rho = np.sqrt((Z**2).sum(axis=1, keepdims=True) + eps**2)
+    # eps log(1 + exp(floor rho / eps) sum_k exp(-z_k / eps)), in logs.
+    c = eps * np.logaddexp(
+        0, floor * rho / eps + logsumexp(-Z / eps, axis=1, keepdims=True)
+    )
+    q = Z + c + eps
+    return q / q.sum(axis=1, keepdims=True), c
+
+
+def standard_hard_limit(Z, floor=0.01):
+    """The eps -> 0 (or scores -> infinity) limit: scale invariant."""
+    norm = np.sqrt((Z**2).sum(axis=1, keepdims=True))
+    q = Z + np.maximum(0, floor * norm - Z.min(axis=1, keepdims=True))
+    return q / q.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize(("floor", "eps"), [(0.01, 0.1), (0.2, 0.5), (0.01, 2.0)])
+def test_standard_closed_form(floor, eps):
+    Z = random_scores(seed=26)
+    expected, _ = standard_closed_form(Z, floor, eps)
+    assert_allclose(Standard(floor=floor, eps=eps)(Z), expected, rtol=1e-12)
+
+
 def test_standard_reproduces_the_seed_examples():
     P = Standard()(np.array([[1.0, 2.0], [10.0, 20.0]]))
-    assert_allclose(P, [[1 / 3, 2 / 3], [1 / 3, 2 / 3]], rtol=1e-15)
-    P = Standard()(np.array([[-2.0, -1.0, 1.0, 2.0]]))
+    # Nearly standard normalization: both rows about (1/3, 2/3), no longer
+    # exactly; eps is added to every score, and the shift is below 1e-5.
+    assert P[0] == pytest.approx([1.1 / 3.2, 2.1 / 3.2], rel=1e-5)
+    assert P[1] == pytest.approx([10.1 / 30.2, 20.1 / 30.2], rel=1e-12)
+    assert P.ravel() == pytest.approx([1 / 3, 2 / 3] * 2, abs=0.011)
+    # Sums to zero: finite, positive, and close to the hard rule, which
+    # lifts the minimum to floor * ||z|| = 0.01 * sqrt(10).
+    z = np.array([[-2.0, -1.0, 1.0, 2.0]])
+    P = Standard()(z)
     assert np.all(np.isfinite(P))
     assert np.all(P > 0)
-    # Shifted so the minimum is floor * max|z| = 0.02.
-    assert_allclose(P, [[0.02, 1.02, 3.02, 4.02]] / np.float64(8.08))
+    assert P.ravel() == pytest.approx([0.0154, 0.1327, 0.3673, 0.4846], abs=5e-5)
+    hard = z + 2 + 0.01 * np.sqrt(10)
+    # Off by floor * (rho - ||z||) = 1.6e-4 in the shift, rho including eps.
+    assert_allclose(P, (hard + 0.1) / (hard + 0.1).sum(), rtol=2e-4)
 
 
-def test_standard_divides_positive_rows_by_their_sum():
-    Z = np.random.default_rng(26).uniform(1, 2, size=(50, 4))
-    assert_allclose(Standard()(Z), Z / Z.sum(axis=1, keepdims=True), rtol=1e-14)
+def test_standard_shift_is_the_hard_shift_smoothed():
+    # max(0, floor ||z|| - min z) <= c <= that + eps (log 2K + floor).
+    floor, eps = 0.01, 0.1
+    for scale in (1e-3, 0.1, 1.0, 100.0):
+        Z = random_scores(n=200, k=5, scale=scale, seed=27)
+        _, c = standard_closed_form(Z, floor, eps)
+        norm = np.sqrt((Z**2).sum(axis=1, keepdims=True))
+        hard = np.maximum(0, floor * norm - Z.min(axis=1, keepdims=True))
+        assert np.all(c >= hard)
+        assert np.all(c <= hard + eps * (np.log(2 * 5) + floor))
 
 
-def test_standard_is_scale_invariant_and_cannot_express_confidence():
-    Z = random_scores(seed=27)
-    for lam in (1e-6, 0.3, 7.0, 1e6):
-        assert_allclose(Standard()(lam * Z), Standard()(Z), rtol=1e-12)
-    # Softmax becomes confident as the scores grow; standard does not.
+def test_standard_positive_rows_are_divided_after_adding_eps():
+    # Scores far above the floor: the shift is below 1e-40.
+    Z = np.random.default_rng(28).uniform(10, 20, size=(50, 4))
+    expected = (Z + 0.1) / (Z + 0.1).sum(axis=1, keepdims=True)
+    assert_allclose(Standard()(Z), expected, rtol=1e-14)
+
+
+def test_standard_tends_to_scale_invariance_and_to_uniform():
+    lams = np.logspace(-6, 6, 121)
+    rows = [[-5.0, 0.5, 2.0, 1.0], [1.0, 2.0], [-2.0, -1.0, 1.0, 2.0]]
+    rows += list(random_scores(n=5, k=3, seed=29))
+    for z in rows:
+        z = np.atleast_2d(z)
+        P = np.vstack([Standard()(lam * z) for lam in lams])
+        to_limit = np.abs(P - standard_hard_limit(z)).max(axis=1)
+        to_uniform = np.abs(P - 1 / z.shape[1]).max(axis=1)
+        # Monotone on the way: larger scores, closer to the scale-invariant
+        # limit and further from uniform.
+        assert np.all(np.diff(to_limit) <= 1e-15)
+        assert np.all(np.diff(to_uniform) >= -1e-15)
+        assert to_limit[-1] < 1e-6
+        assert to_uniform[0] < 1e-5
+    # Softmax becomes confident as the scores grow; standard stays put.
     z = np.array([[1.0, 2.0]])
-    assert Softmax()(z)[0, 1] < 0.75
     assert Softmax()(10 * z)[0, 1] > 0.9999
-    assert Standard()(10 * z)[0, 1] == Standard()(z)[0, 1]
+    assert Standard()(10 * z)[0, 1] == pytest.approx(2 / 3, abs=0.002)
+    assert Standard()(1e6 * z)[0, 1] == pytest.approx(2 / 3, rel=1e-6)
 
 
-@pytest.mark.parametrize("floor", [0.01, 0.5])
-def test_standard_is_continuous_where_the_shift_starts(floor):
-    # The shift starts when the minimum falls below floor * max|z|.
-    z_edge = np.array([[floor, 1.0, (1 + floor) / 2]])
-    e = np.array([[1e-9, 0, 0]])
-    no_shift = Standard(floor=floor)(z_edge + e)
-    shifted = Standard(floor=floor)(z_edge - e)
-    assert_allclose(no_shift, z_edge / z_edge.sum(), atol=1e-8)
-    assert_allclose(shifted, no_shift, atol=1e-8)
+def test_standard_eps_is_a_hyperparameter_and_a_temperature():
+    assert Standard().eps == 0.1
+    clf = SoftmaxRegression(normalizer=Standard(eps=0.5))
+    assert clf.get_params()["normalizer__eps"] == 0.5
+    clf.set_params(normalizer__eps=2.0)
+    assert clf.normalizer.eps == 2.0
+    assert clone(Standard(eps=3.0, floor=0.2)).get_params() == {
+        "eps": 3.0,
+        "floor": 0.2,
+    }
+    # p(z / T; eps) = p(z; eps T).
+    Z = random_scores(seed=30)
+    for T in (0.01, 3.0, 1e3):
+        assert_allclose(Standard(eps=0.1)(Z / T), Standard(eps=0.1 * T)(Z), rtol=1e-12)
+
+
+def former_kinks():
+    """Rows on the folds of the hard rule, where a fit comes to rest."""
+    return np.array(
+        [
+            [0.0, 0.0, 0.0],  # z = 0
+            [2.0, -1.0, -1.0],  # the wrong classes tie for the minimum
+            [2.0, 0.01 * np.sqrt(5.0), 1.0],  # minimum on the hard floor
+            [2.0, -2.0, 0.5],  # |max| = |min|
+            [-1.5, -1.5, -1.5],  # constant and negative
+        ]
+    )
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_standard_gradient_and_hessp_are_exact_where_the_hard_rule_folds(scale):
+    Z = scale * former_kinks()
+    Y = np.eye(3)[[0, 0, 0, 0, 1]]
+    V = random_scores(n=5, k=3, scale=1.0, seed=31)
+    # A step relative to each row's size, and to eps at z = 0.
+    h = 1e-6 * np.maximum(np.abs(Z).max(axis=1), 0.1)
+    _, grad = Standard().loss_gradient(Y, Z)
+    fd = finite_difference_gradient(Standard(), Y, Z, h=h)
+    assert_allclose(grad, fd, rtol=1e-6, atol=1e-7 * np.abs(grad).max())
+    h = h[:, None]
+    fd = (
+        Standard().loss_gradient(Y, Z + h * V)[1]
+        - Standard().loss_gradient(Y, Z - h * V)[1]
+    ) / (2 * h)
+    HV = Standard().hessp(Z, V, Y=Y)
+    assert_allclose(HV, fd, rtol=1e-5, atol=1e-6 * np.abs(HV).max())
+
+
+def test_standard_gradient_is_continuous_across_the_former_kinks():
+    Z = former_kinks()
+    Y = np.eye(3)[[0, 0, 0, 0, 1]]
+    E = 1e-7 * random_scores(n=5, k=3, scale=1.0, seed=32)
+    _, grad = Standard().loss_gradient(Y, Z)
+    for sign in (1, -1):
+        assert_allclose(Standard().loss_gradient(Y, Z + sign * E)[1], grad, atol=1e-5)
 
 
 def test_standard_two_classes_is_not_flat_where_shifted():
@@ -477,21 +586,63 @@ def test_standard_two_classes_is_not_flat_where_shifted():
     assert np.all(np.abs(grad).max(axis=1) > 1e-3)
 
 
-def test_standard_probabilities_are_bounded_below():
-    Z = random_scores(n=500, k=6, scale=5.0, seed=28)
+@pytest.mark.parametrize("eps", [1e-3, 0.1, 10.0])
+def test_standard_probabilities_are_bounded_below(eps):
+    Z = random_scores(n=500, k=6, scale=5.0, seed=33)
     floor = 0.01
-    assert Standard(floor=floor)(Z).min() >= floor / (6 * (2 + floor)) - 1e-15
+    assert Standard(floor=floor, eps=eps)(Z).min() >= floor / (6 * (2 + floor))
 
 
-def test_standard_constant_rows_are_uniform():
+def test_standard_constant_rows_are_uniform_and_zero_is_not_stationary():
     Z = np.array([[0.0, 0.0, 0.0], [-2.0, -2.0, -2.0], [3.0, 3.0, 3.0]])
     assert_allclose(Standard()(Z), 1 / 3)
     loss, grad = Standard().loss_gradient(np.eye(3), Z)
     assert_allclose(loss, np.log(3))
-    assert np.all(np.isfinite(grad))
-    # z = 0 is the one point where the map is not continuous: zero gradient.
-    assert_array_equal(grad[0], 0)
-    assert_array_equal(Standard().hessp(Z, np.ones_like(Z), Y=np.eye(3))[0], 0)
+    # At z = 0, q = eps (1 + log(1 + K e^floor)) and the gradient is the
+    # softmax's, 1/K - y, over q: a fit started at zero moves.
+    q0 = 0.1 * (1 + np.log(1 + 3 * np.exp(0.01)))
+    assert_allclose(grad[0], (1 / 3 - np.eye(3)[0]) / q0, rtol=1e-12)
+    assert Standard().init_scale() == 0
+    assert np.all(np.isfinite(Standard().hessp(Z, np.ones_like(Z), Y=np.eye(3))))
+
+
+def test_standard_large_scores_keep_the_small_probabilities_accurate():
+    # The smallest q is summed from positive terms, not taken as z_min + c,
+    # so float32 keeps it to float32 accuracy even next to scores of 1e4.
+    Z = np.array([[1e4, -1e4, 0.0, 1e4], [-1e4, -1e4, 3e3, 1e4]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        P64 = Standard()(Z)
+        P32 = Standard()(Z.astype(np.float32))
+    assert P32.dtype == np.float32
+    assert_allclose(P32, P64, rtol=1e-5)
+    assert_allclose(P64, standard_hard_limit(Z), rtol=1e-3)
+
+
+def test_standard_fits_converge_from_a_deterministic_start():
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fits = [
+            SoftmaxRegression(normalizer="standard", random_state=seed).fit(X, y)
+            for seed in (0, 1)
+        ]
+    assert fits[0].n_iter_ < fits[0].max_iter
+    assert_array_equal(fits[0].coef_, fits[1].coef_)
+    # Flat probabilities, as the baseline should have.
+    assert fits[0].predict_proba(X).max(axis=1).mean() < 0.8
+
+
+def test_standard_passes_check_normalizer_with_a_zero_start():
+    report = check_normalizer(Standard())
+    assert report.init_scale == 0.0
+    assert not report.convex
+    assert report.notes == ()
 
 
 # --------------------------------------------------------------------------
@@ -508,17 +659,16 @@ def test_temperature_limits():
     uniform = np.full_like(z, 0.25)
     onehot = np.array([[0.0, 0.0, 1.0, 0.0]])
     # T -> 0: argmax for softmax and the sparse maps, z^2/||z||^2 for the
-    # quadratic ones, no effect at all for standard normalization.
+    # quadratic ones, the scale-invariant hard rule for standard normalization.
     assert_allclose(temperature(Softmax(), z, 1e-2), onehot, atol=1e-12)
     assert_array_equal(temperature(Sparsemax(), z, 0.5), onehot)
     assert_array_equal(temperature(Entmax15(), z, 0.5), onehot)
     assert_allclose(temperature(Taylor(), z, 1e-4), squares, atol=1e-4)
     assert_allclose(temperature(Spherical(), z, 1e-4), squares, atol=1e-6)
-    assert_allclose(temperature(Standard(), z, 1e-4), Standard()(z), rtol=1e-12)
-    # T -> inf: uniform, except standard normalization.
-    for normalizer in (Softmax(), Sparsemax(), Entmax15(), Taylor(), Spherical()):
+    assert_allclose(temperature(Standard(), z, 1e-6), standard_hard_limit(z), atol=1e-6)
+    # T -> inf: uniform.
+    for normalizer in ALL:
         assert_allclose(temperature(normalizer, z, 1e6), uniform, atol=1e-5)
-    assert_allclose(temperature(Standard(), z, 1e6), Standard()(z), rtol=1e-12)
     # Spherical: a temperature is a change of eps.
     assert_allclose(temperature(Spherical(eps=0.1), z, 3.0), Spherical(eps=0.9)(z))
 

@@ -1,29 +1,38 @@
 """Standard normalization: divide the scores by their sum, made safe."""
 
 from numbers import Real
+from typing import NamedTuple
 
 import numpy as np
+from scipy.special import expit
 
 from ._base import Normalizer
 from ._utils import as_scores, as_targets, rowdot
 
 
 class Standard(Normalizer):
-    r"""Standard normalization :math:`p = z / \sum_k z_k`, safe for any scores.
+    r"""Standard normalization :math:`p = q / \sum_k q_k`, safe for any scores.
 
     The "why not just divide by the sum?" baseline that the softmax is
     usually compared with. Rows whose scores are all comfortably positive
-    are divided by their sum exactly; other rows are first shifted up just
-    enough that their smallest score becomes ``floor`` times the row's
-    largest absolute score. Trained by the negative log-likelihood.
+    are divided by their sum, after adding the small constant ``eps``; other
+    rows are first shifted up until their smallest score is about ``floor``
+    times the size :math:`\lVert z \rVert` of the row. Trained by the
+    negative log-likelihood.
 
     Parameters
     ----------
     floor : float, default=0.01
-        Smallest shifted score, as a fraction of the row's largest absolute
-        score :math:`s = \max_k |z_k|`. It bounds every probability below by
-        ``floor / (K (2 + floor))`` and hence the loss above. Must be
-        positive.
+        Smallest shifted score, as a fraction of the row's Euclidean norm.
+        It bounds every probability below by ``floor / (K (2 + floor))``
+        and hence the loss above. Must be positive.
+    eps : float, default=0.1
+        Resolution of the scores, in their own (absolute) units: it is added
+        to every score, and the corners of the shift are rounded off on this
+        scale. Scores much larger than ``eps`` are normalized as by
+        the exactly scale-invariant rule; scores much smaller give nearly
+        the uniform distribution. See Notes for the choice of the default.
+        Must be positive. Grid-searchable as ``normalizer__eps``.
 
     See Also
     --------
@@ -31,109 +40,213 @@ class Standard(Normalizer):
 
     Notes
     -----
-    **The rule.** With :math:`m = \min_k z_k`, :math:`s = \max_k |z_k|`
-    and :math:`\delta` = ``floor``,
+    **The rule.** With :math:`\rho = \sqrt{\lVert z \rVert^2 +
+    \varepsilon^2}`, :math:`\delta` = ``floor`` and :math:`\varepsilon` =
+    ``eps``,
 
     .. math::
 
-        q = z + c\,\mathbf{1}, \qquad c = \max(0,\ \delta s - m), \qquad
+        q = z + c\,\mathbf{1} + \varepsilon, \qquad
+        c = \varepsilon \log\Big(1 + e^{\delta\rho/\varepsilon}
+        \sum_k e^{-z_k/\varepsilon}\Big), \qquad
         p = q / \textstyle\sum_k q_k .
 
-    So :math:`\min_k q_k = \max(m, \delta s) > 0` for :math:`z \ne 0`. Why
-    this rule:
+    :math:`c` is the shift :math:`\max(0,\ \delta \lVert z \rVert - \min_k
+    z_k)` that lifts the smallest score to :math:`\delta \lVert z \rVert`,
+    with its maximum and minimum replaced by log-sum-exps of width
+    :math:`\varepsilon` and :math:`\lVert z \rVert` by :math:`\rho`:
 
-    * it *is* standard normalization wherever that is already defined
-      and safe (:math:`m \ge \delta s`): ``[1, 2]`` and ``[10, 20]`` both
-      give exactly ``[1/3, 2/3]``;
+    .. math::
+
+        \max(0,\ \delta\lVert z\rVert - \min_k z_k) \le c \le
+        \max(0,\ \delta\lVert z\rVert - \min_k z_k)
+        + \varepsilon\,(\log 2K + \delta).
+
+    So :math:`\min_k q_k > \delta\lVert z \rVert`, and for a row whose
+    scores all exceed :math:`\delta\lVert z\rVert` by many
+    :math:`\varepsilon`, :math:`c` is negligible and :math:`q = z +
+    \varepsilon`. Why this rule:
+
+    * it is standard normalization wherever that is already defined and
+      safe, up to ``eps``: ``[1, 2]`` gives :math:`(1.1, 2.1) / 3.2 =
+      (0.344, 0.656)` and ``[10, 20]`` gives :math:`(0.3344, 0.6656)`;
+      the softmax gives 0.73 and 0.99995 for the second class;
     * it keeps the property that makes standard normalization the
-      instructive baseline, **scale invariance**: :math:`c` scales with
-      :math:`z`, so :math:`p(\lambda z) = p(z)` for every
-      :math:`\lambda > 0`. Scores cannot express confidence by growing, as
-      they do for the softmax (``[1, 2]`` vs ``[10, 20]``: 0.73 vs 0.99995);
-      a shift to a fixed positive floor (or a softplus) would break exactly
-      this and blur the comparison;
-    * it is defined for any row, including negative scores and rows that
-      sum to zero (``[-2, -1, 1, 2]`` is shifted to
-      ``[0.02, 1.02, 3.02, 4.02]``), continuous everywhere except at
-      :math:`z = 0`, where no scale-invariant map can be continuous (it
-      gives the uniform distribution there, with zero gradient), and
-      piecewise smooth: :math:`c` is piecewise linear, with kinks only where
-      :math:`m = \delta s` or at ties for the minimum or the largest
-      magnitude, a set of measure zero;
-    * the floor is relative to :math:`s`, not to the range
-      :math:`r = \max_k z_k - m`: with :math:`\delta r` two shifted scores
+      instructive baseline, **scale invariance**, for scores large against
+      ``eps``: :math:`c(\lambda z)/\lambda` tends to the hard shift, so
+      :math:`p(\lambda z)` tends, as :math:`\lambda \to \infty`, to the
+      exactly scale-invariant map :math:`p_\infty` (the rule with
+      :math:`\varepsilon = 0`). Scores cannot express confidence by
+      growing, as they do for the softmax;
+    * the absolute ``eps`` breaks exact invariance where scores are of its
+      size, and toward zero :math:`p(\lambda z)` tends to the uniform
+      distribution. That makes penalised fits well posed (see below);
+    * it is defined and smooth (infinitely differentiable) for every row,
+      including negative scores, rows that sum to zero (``[-2, -1, 1,
+      2]`` gives ``[0.0154, 0.1327, 0.3673, 0.4846]``) and :math:`z = 0`
+      (uniform, with :math:`q = \varepsilon(1 + \log(1 + K e^\delta))`);
+    * the floor is relative to :math:`\lVert z \rVert`, not to the range
+      :math:`\max_k z_k - \min_k z_k`: with the range, two shifted scores
       always become :math:`(\delta r, (1 + \delta) r)`, so on two classes
-      the probabilities, the loss and its gradient would be constant over
-      most of the score space and a fit would stall there. With
-      :math:`\delta s` they still vary with the ratio of the scores.
+      the probabilities and the loss would be constant over most of the
+      score space and a fit would stall there;
+    * the corners are rounded off because fits end on them. The hard shift
+      :math:`\max(0, \delta s - \min_k z_k)` with :math:`s = \max_k |z_k|`
+      is piecewise linear, and the loss is smallest where the wrong classes'
+      scores tie for the minimum (lowering any other wrong score lowers the
+      loss; lowering the minimum raises every other :math:`q`), where the
+      minimum sits exactly on the floor, or where :math:`|\max_k z_k| =
+      |\min_k z_k|` (the widest spread for a given :math:`s`). A penalised
+      fit ends on such a fold, where the gradient does not vanish: on the
+      data of scikit-learn's sample-weight check, L-BFGS stalled with a
+      largest gradient entry of 0.3 to 0.4 against ``tol=1e-4``, at
+      different points for weighted and for repeated rows. The
+      log-sum-exps make the folds smooth valleys of width ``eps``, and the
+      Euclidean norm, unlike :math:`s`, has no fold at all.
 
     **Loss.** With :math:`Q = \sum_k q_k`, the loss for a target row
     :math:`y` is :math:`\log Q - \sum_k y_k \log q_k`. Its gradient w.r.t.
-    :math:`q` is :math:`g_q = \mathbf{1}/Q - y / q`; on shifted rows the
-    chain rule through :math:`c = \delta \operatorname{sign}(z_a) z_a -
-    z_{\min}` (:math:`a` the entry of largest magnitude) adds
-    :math:`(\mathbf{1}^\top g_q)(\delta \operatorname{sign}(z_a) e_a -
-    e_{\min})`. The Hessian (exact wherever the map is smooth) is
-    :math:`J^\top (\operatorname{diag}(y / q^2) - \mathbf{1}\mathbf{1}^\top
-    / Q^2) J` with :math:`J = I + \mathbf{1} \nabla c^\top`; it depends on
-    :math:`y`, so :meth:`hessp` takes ``Y``. Scale invariance makes the
-    loss homogeneous of degree 0, so the gradient is orthogonal to
-    :math:`z`. The map preserves the order of the scores within a row, but
-    through the shift, raising one score can lower another class's
-    probability by more than the softmax would, or leave it unchanged.
+    :math:`q` is :math:`g_q = \mathbf{1}/Q - y / q`, and w.r.t. :math:`z`
+    it is :math:`J^\top g_q = g_q + (\mathbf{1}^\top g_q) \nabla c` with
+    :math:`J = I + \mathbf{1} \nabla c^\top` and
 
-    **Consequences for fitting.** A linear model's data term is unchanged
-    when :math:`(W, b)` is scaled by :math:`\lambda > 0`, while an L2
-    penalty decreases: the penalised problem has no minimiser (its infimum
-    is approached as :math:`\lambda \to 0`), the scale of ``coef_`` is
-    arbitrary, and the solver may stop on ``max_iter`` (it does on the
-    digits data). The loss is also non-convex (``convex`` is False, fits
-    start from a small random point). Probabilities stay flat (mean top
-    probability 0.35 on digits, against 0.95 for the softmax): that is the
+    .. math::
+
+        \nabla c = \sigma\,\big(\delta z / \rho - \pi\big), \qquad
+        \pi = \operatorname{softmax}(-z/\varepsilon), \qquad
+        \sigma = \operatorname{sigmoid}(c'),
+
+    where :math:`c' = (\delta\rho + \varepsilon \log \sum_k
+    e^{-z_k/\varepsilon}) / \varepsilon` is the argument of the outer
+    softplus (:math:`c = \varepsilon \log(1 + e^{c'})`). As
+    :math:`\varepsilon \to 0` this is the hard rule's :math:`\delta\,
+    \nabla\lVert z \rVert - e_{\min}` on shifted rows and 0 elsewhere. The
+    Hessian is :math:`J^\top (\operatorname{diag}(y / q^2) -
+    \mathbf{1}\mathbf{1}^\top / Q^2) J + (\mathbf{1}^\top g_q) \nabla^2 c`
+    with :math:`\nabla^2 c = \sigma\,\big(\delta (I - z z^\top / \rho^2) /
+    \rho + (\operatorname{diag}\pi - \pi\pi^\top) / \varepsilon\big) +
+    \sigma (1 - \sigma)\, \nabla S \nabla S^\top / \varepsilon`,
+    :math:`\nabla S = \delta z / \rho - \pi`; it depends on :math:`y`, so
+    :meth:`hessp` takes ``Y``. The shift is common to the row, so the map
+    keeps the order of the scores and the predicted class is the one with
+    the largest score; but raising one score changes every other class's
+    probability through :math:`c`, by an amount that depends on the
+    smallest scores and on :math:`\lVert z \rVert`.
+
+    **Temperature.** A temperature is a change of ``eps``:
+    :math:`p(z/T; \varepsilon) = p(z; \varepsilon T)`. As :math:`T \to 0`,
+    :math:`p(z/T)` tends to :math:`p_\infty(z)`, the scale-invariant
+    standard normalization, and as :math:`T \to \infty` to the uniform
+    distribution.
+
+    **Consequences for fitting.** Shrinking :math:`(W, b)` to zero drives
+    every row to the uniform distribution, so the L2-penalised objective
+    is continuous, grows without bound with :math:`\lVert W \rVert` and
+    has a minimiser; the penalty settles the scale of ``coef_``. The loss
+    is not convex (``convex`` is False), but it is smooth at zero and its
+    gradient there, :math:`(1/K - y) / q_0` with :math:`q_0 = \varepsilon(1
+    + \log(1 + K e^\delta))`, is the softmax's up to that factor, so
+    :meth:`init_scale` is 0: fits start deterministically at zero (on the
+    standardised iris and digits data, random starts of standard deviation
+    0.01 to 1 reached the same objective value). On the standardised digits
+    data with the defaults, L-BFGS converges in 77 iterations to a training
+    accuracy of 0.907 with a mean top probability of 0.35, against 32
+    iterations, 0.999 and 0.97 for the softmax: flat probabilities are the
     point of the baseline, not a defect to fix.
 
-    **Temperature.** :math:`p(z/T) = p(z)` for every :math:`T > 0`: the
-    temperature has no effect at all, at either limit.
+    **The default eps.** Scaling the scores by :math:`s` is the same as
+    scaling ``eps`` by :math:`1/s`, so for a linear model with penalty
+    :math:`\lVert W \rVert^2 / (2C)`, ``eps`` is a re-parametrisation of
+    ``C``: ``(eps, C)`` fits the probabilities of ``(1, C / eps**2)``, and
+    with ``C=np.inf`` it has no effect at all. A smaller ``eps`` therefore
+    lets the fitted scores grow to many times ``eps``, closer to the hard
+    rule, where the valleys are sharp (their curvature grows like
+    :math:`1/\varepsilon`) and the fits slow. With the default ``C``,
+    ``tol`` and ``max_iter`` on the standardised iris, digits, wine and
+    breast-cancer data, ``eps=0.01`` left all but iris unconverged after
+    100 iterations (digits needed 438), and weighted and repeated rows
+    ended at different points in 16 of 20 random variants of
+    scikit-learn's sample-weight-equivalence check; 0.03 and 0.05 still
+    missed on digits (157 and 122 iterations) and failed 3 and 4 of the 20
+    variants; 0.1 converged on all four data sets (digits: 77 iterations)
+    and passed all 20. It is also still small against scores of order
+    one, the scale of a model on standardised features: ``[1, 2]`` gets
+    0.344 rather than 1/3.
 
     Examples
     --------
     >>> import numpy as np
     >>> from softreg.normalizers import Standard
-    >>> Standard()(np.array([[1.0, 2.0], [10.0, 20.0]]))
-    array([[0.33333333, 0.66666667],
-           [0.33333333, 0.66666667]])
-    >>> Standard()(np.array([[-2.0, -1.0, 1.0, 2.0]])).round(4)
-    array([[0.0025, 0.1262, 0.3738, 0.4975]])
+    >>> Standard()(np.array([[1.0, 2.0], [10.0, 20.0]])).round(4)
+    array([[0.3438, 0.6562],
+           [0.3344, 0.6656]])
+    >>> z = np.array([[-2.0, -1.0, 1.0, 2.0]])
+    >>> Standard()(z).round(4)
+    array([[0.0154, 0.1327, 0.3673, 0.4846]])
+
+    Temperature: the scale-invariant limit, and the uniform one.
+
+    >>> Standard()(z / 1e-3).round(4)
+    array([[0.0039, 0.127 , 0.373 , 0.4961]])
+    >>> Standard()(z / 1e3).round(4)
+    array([[0.2481, 0.249 , 0.251 , 0.2519]])
     """
 
     convex = False
 
-    def __init__(self, floor=0.01):
+    def __init__(self, floor=0.01, eps=0.1):
         self.floor = floor
+        self.eps = eps
+
+    def init_scale(self):
+        """Standard deviation of the random start: 0, fits start at zero.
+
+        Returns
+        -------
+        scale : float
+            0.0: the loss is smooth at zero scores and its gradient there,
+            :math:`(1/K - y) / q_0`, is the softmax's divided by
+            :math:`q_0`, so a fit started at zero moves whenever a softmax
+            fit would.
+        """
+        return 0.0
+
+    def _hyperparameters(self):
+        for name in ("floor", "eps"):
+            value = getattr(self, name)
+            if not (isinstance(value, Real) and 0 < value < float("inf")):
+                raise ValueError(
+                    f"Standard({name}={value!r}): {name} must be a positive "
+                    "finite number."
+                )
+        return float(self.floor), float(self.eps)
 
     def _parts(self, Z):
         Z = as_scores(Z)
-        floor = self.floor
-        if not (isinstance(floor, Real) and 0 < floor < float("inf")):
-            raise ValueError(
-                f"Standard(floor={floor!r}): floor must be a positive finite number."
-            )
-        rows = np.arange(Z.shape[0])
-        # p is scale invariant, so dividing each row by its largest |score| s
-        # changes nothing; afterwards s = 1 and every quantity is of order one.
-        absZ = np.abs(Z)
-        i_abs = absZ.argmax(axis=1)
-        A = absZ[rows, i_abs][:, None]
-        zero = A[:, 0] == 0
-        A[zero] = 1
-        Zh = Z / A
-        sign = np.sign(Zh[rows, i_abs])
-        i_min = Zh.argmin(axis=1)
-        c = np.maximum(floor - Zh[rows, i_min], 0)
-        Q = Zh + c[:, None]
-        Q[zero] = 1
-        shifted = (c > 0) & ~zero
-        return Z, A, Q, rows, i_abs, sign, i_min, shifted, zero, float(floor)
+        floor, eps = self._hyperparameters()
+        # rho = sqrt(||z||^2 + eps^2), scaled so that no large score is squared.
+        top = np.maximum(np.abs(Z).max(axis=1, keepdims=True), eps)
+        Zt = Z / top
+        rho = top * np.sqrt(rowdot(Zt, Zt)[:, None] + (eps / top) ** 2)
+        m = Z.min(axis=1, keepdims=True)
+        # Softmin weights: the smoothed indicator of the smallest score.
+        Pi = np.exp((m - Z) / eps)
+        Pi_sum = Pi.sum(axis=1, keepdims=True)
+        Pi /= Pi_sum
+        log_pi_sum = np.log(Pi_sum)
+        # L = (floor rho - smin(z)) / eps with smin(z) = m - eps log_pi_sum,
+        # and c = eps softplus(L).
+        L = (floor * rho - m) / eps + log_pi_sum
+        # Where L > 0, m + c (the smallest q before eps) is floor rho +
+        # eps log_pi_sum + eps softplus(-L): summed from small positive
+        # terms, not as the difference of two large ones, so it keeps full
+        # relative precision next to large scores.
+        low = floor * rho + eps * (log_pi_sum + np.logaddexp(0, -L))
+        Q = np.where(L > 0, (Z - m) + low, Z + eps * np.logaddexp(0, L))
+        Q += eps
+        sig = expit(L)
+        dS = floor * (Z / rho) - Pi
+        return _Parts(Z, Q, rho, Pi, sig, dS, floor, eps)
 
     def __call__(self, Z):
         """Probabilities ``q / sum(q)`` of the shifted scores, row by row.
@@ -148,23 +261,9 @@ class Standard(Normalizer):
         P : ndarray of shape (n_samples, n_classes)
             Rows on the simplex, every entry positive; ``Z``'s dtype.
         """
-        Q = self._parts(Z)[2]
+        Q = self._parts(Z).Q
         Q /= Q.sum(axis=1, keepdims=True)
         return Q
-
-    def _chain(self, G, parts):
-        """Pull a per-row vector from ``q``-space back to ``z``-space.
-
-        ``J^T g = g + (1^T g) grad c`` with ``grad c = floor * sign(z_a) e_a -
-        e_min`` on shifted rows (``a`` the entry of largest magnitude) and 0
-        elsewhere. The two updates are separate statements because ``a`` and
-        the minimum can be the same entry.
-        """
-        _, _, _, rows, i_abs, sign, i_min, shifted, _, floor = parts
-        gsum = np.where(shifted, G.sum(axis=1), 0)
-        G[rows, i_abs] += floor * sign * gsum
-        G[rows, i_min] -= gsum
-        return G
 
     def loss_gradient(self, Y, Z):
         """Per-row negative log-likelihood and its gradient w.r.t. the scores.
@@ -181,21 +280,16 @@ class Standard(Normalizer):
         loss : ndarray of shape (n_samples,)
             ``log(sum q) - sum_k y_k log q_k``.
         grad : ndarray of shape (n_samples, n_classes)
-            Exact wherever the map is smooth; zero on constant
-            non-positive rows.
+            ``J^T (1 / sum q - y / q)`` with ``J = I + 1 grad(c)^T``.
         """
         parts = self._parts(Z)
-        Z, A, Q, *_ = parts
-        zero = parts[8]
-        Y = as_targets(Y, Z)
-        Qs = Q.sum(axis=1)
-        loss = np.log(Qs) - rowdot(Y, np.log(Q))
+        Q = parts.Q
+        Y = as_targets(Y, parts.Z)
+        Qs = Q.sum(axis=1, keepdims=True)
+        loss = np.log(Qs[:, 0]) - rowdot(Y, np.log(Q))
         G = Y / Q
-        np.subtract((1 / Qs)[:, None], G, out=G)
-        G = self._chain(G, parts)
-        G[zero] = 0
-        # Homogeneous of degree 0: the gradient at z is the one at z/A over A.
-        G /= A
+        np.subtract(1 / Qs, G, out=G)
+        G += G.sum(axis=1, keepdims=True) * parts.sig * parts.dS
         return loss, G
 
     def hessp(self, Z, V, Y=None):
@@ -213,26 +307,43 @@ class Standard(Normalizer):
         Returns
         -------
         HV : ndarray of shape (n_samples, n_classes)
-            ``J^T (diag(y / q^2) - 1 1^T / Q^2) J v`` per row.
+            ``J^T (diag(y / q^2) - 1 1^T / Q^2) J v + (1^T g_q) H_c v`` per
+            row, with ``H_c`` the Hessian of the shift ``c``.
         """
         if Y is None:
             raise ValueError(
                 "Standard.hessp needs the targets Y: the Hessian of its "
                 "log-loss depends on them. Call hessp(Z, V, Y=Y)."
             )
-        parts = self._parts(Z)
-        Z, A, Q, rows, i_abs, sign, i_min, shifted, zero, floor = parts
-        Y = as_targets(Y, Z)
-        V = np.asarray(V, dtype=Z.dtype)
-        # J v = v + <grad c, v> 1.
-        cv = floor * sign * V[rows, i_abs] - V[rows, i_min]
-        cv = np.where(shifted, cv, 0)
-        U = V + cv[:, None]
-        Qs = Q.sum(axis=1)
-        W = Y * U / (Q * Q)
-        W -= (U.sum(axis=1) / (Qs * Qs))[:, None]
-        W = self._chain(W, parts)
-        W[zero] = 0
-        W /= A
-        W /= A
-        return W
+        p = self._parts(Z)
+        Q, Pi, sig, dS = p.Q, p.Pi, p.sig, p.dS
+        Y = as_targets(Y, p.Z)
+        V = np.asarray(V, dtype=p.Z.dtype)
+        Qs = Q.sum(axis=1, keepdims=True)
+        grad_c = sig * dS
+        U = V + rowdot(grad_c, V)[:, None]
+        HV = Y * U / (Q * Q)
+        HV -= U.sum(axis=1, keepdims=True) / (Qs * Qs)
+        HV += HV.sum(axis=1, keepdims=True) * grad_c
+        # The shift is curved (it is a smoothed maximum), so unlike the hard
+        # rule's piecewise-linear shift it adds a second-order term.
+        g_sum = (1 / Qs - Y / Q).sum(axis=1, keepdims=True)
+        zv = rowdot(p.Z, V)[:, None] / (p.rho * p.rho)
+        Hc = sig * (p.floor / p.rho) * (V - p.Z * zv)
+        Hc += (sig / p.eps) * (Pi * V - Pi * rowdot(Pi, V)[:, None])
+        Hc += (sig * (1 - sig) / p.eps) * rowdot(dS, V)[:, None] * dS
+        HV += g_sum * Hc
+        return HV
+
+
+class _Parts(NamedTuple):
+    """What the three methods share for one score matrix."""
+
+    Z: np.ndarray
+    Q: np.ndarray
+    rho: np.ndarray
+    Pi: np.ndarray
+    sig: np.ndarray
+    dS: np.ndarray
+    floor: float
+    eps: float
