@@ -26,9 +26,16 @@ class Normalizer(BaseEstimator):
         with respect to that row of ``Z``, shape ``(n, K)``.
 
     Everything else is optional and has a default here: :meth:`log_proba`,
-    :meth:`decision`, :meth:`init_scale` and :attr:`convex`. A solver that
-    needs a method the normalizer lacks (for instance ``hessp`` for a
-    Newton solver) raises an error naming that method.
+    :meth:`decision`, :meth:`init_scale`, :attr:`convex` and
+    :attr:`shift_invariant`; objects that do not derive from this class get
+    the same defaults. One optional method has no default:
+
+    ``hessp(Z, V, Y=None)``
+        The product of each row's loss Hessian (w.r.t. that row of ``Z``)
+        with that row of ``V``, shape ``(n, K)``. Solvers always pass the
+        targets ``Y``, since the Hessian of a log-loss generally depends on
+        them. The Newton solvers need it; a solver that needs a method the
+        normalizer lacks raises an error naming that method.
 
     Normalizers derive from :class:`sklearn.base.BaseEstimator` so that their
     hyperparameters are reachable by ``get_params``/``set_params`` and hence

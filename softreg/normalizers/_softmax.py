@@ -72,7 +72,7 @@ class Softmax(Normalizer):
         E -= Y
         return loss, E
 
-    def hessp(self, Z, V):
+    def hessp(self, Z, V, Y=None):
         """Product of each row's loss Hessian ``diag(p) - p p^T`` with ``V``.
 
         Parameters
@@ -81,6 +81,9 @@ class Softmax(Normalizer):
             Class scores.
         V : ndarray of shape (n_samples, n_classes)
             Directions, one per row.
+        Y : ndarray of shape (n_samples, n_classes), default=None
+            Targets; unused, since the softmax loss's Hessian does not depend
+            on them. Accepted so that solvers call every normalizer the same way.
 
         Returns
         -------
