@@ -3,7 +3,6 @@
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.preprocessing import LabelEncoder
@@ -18,8 +17,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._blocks import BlockRunner, block_slices
-from ._objective import LinearObjective, linear_scores
+from ._blocks import BlockRunner
+from ._objective import LinearObjective, linear_scores, map_score_blocks
 from ._solvers import SOLVERS
 from ._temperature import fit_temperature
 from .normalizers._base import REQUIRED_METHODS, optional
@@ -96,13 +95,25 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Seeds the folds of ``temperature="auto"`` and the random start of
         non-convex normalizers (taylor, spherical). Pass an int for
         reproducible fits.
-    solver : {"lbfgs"}, default="lbfgs"
-        The optimiser, driven through :func:`scipy.optimize.minimize`.
-        ``"lbfgs"`` needs only the normalizer's loss and gradient.
+    solver : {"lbfgs", "newton-cg", "trust-ncg"}, default="lbfgs"
+        The optimiser, driven through :func:`scipy.optimize.minimize`; all
+        stop when the largest gradient entry is at most ``tol`` and reach the
+        same optimum. ``"lbfgs"`` needs only the normalizer's loss and
+        gradient. ``"newton-cg"`` (line search) and ``"trust-ncg"`` (trust
+        region) are Newton methods with exact Hessian-vector products; they
+        need the normalizer's ``hessp`` and take far fewer passes over the
+        data at tight ``tol`` or on badly scaled data. Every solver works in
+        internally standardised variables (an exact change of parameters
+        that leaves the optimum unchanged), so raw, unscaled features do not
+        cost extra iterations.
     n_jobs : int, default=None
-        Threads evaluating row blocks of the objective and of predictions.
-        ``None`` means 1 (numpy's BLAS then uses its own threads); ``-1``
-        uses all cores, with BLAS kept to one thread per worker.
+        Threads evaluating row blocks of the objective and of predictions,
+        with BLAS kept to one thread per worker. ``None`` means one thread
+        per physical core (capped by ``OMP_NUM_THREADS`` when set, as
+        joblib's worker processes set it), like the OpenMP code of
+        :class:`~sklearn.linear_model.LogisticRegression`; ``1`` runs in
+        the calling thread and lets numpy's BLAS use its own threads; ``-1``
+        uses all logical CPUs.
 
     Attributes
     ----------
@@ -219,7 +230,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return tags
 
     def _runner(self):
-        return BlockRunner(effective_n_jobs(self.n_jobs))
+        return BlockRunner.from_n_jobs(self.n_jobs)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -373,20 +384,24 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def _map_scores(self, X, func):
         """Apply ``func`` to the score blocks of ``X``; rows stay in order."""
         check_is_fitted(self)
+        # The NaN/inf test is fused into the threaded blocks (check_finite
+        # below) instead of a separate single-threaded pass over X.
         X = validate_data(
-            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+            self,
+            X,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            reset=False,
+            ensure_all_finite=False,
         )
         dtype = np.result_type(X.dtype, self.coef_.dtype)
         Wt = self.coef_.T.astype(dtype, copy=False)
         b = self.intercept_.astype(dtype, copy=False)
         runner = self._runner()
-        slices = block_slices(X.shape[0], X.shape[1] + Wt.shape[1], dtype.itemsize)
         with runner.running():
-            blocks = runner.map(
-                lambda sl: func(linear_scores(X[sl], Wt, b, 1.0 / self.temperature_)),
-                slices,
+            return map_score_blocks(
+                X, Wt, b, func, runner, 1.0 / self.temperature_, check_finite=True
             )
-        return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
 
     @available_if(_offers_decision)
     def decision_function(self, X):

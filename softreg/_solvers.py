@@ -1,13 +1,379 @@
-"""Solvers: scipy.optimize driven on a flat parameter vector."""
+"""Solvers: scipy.optimize driven on a flat parameter vector.
 
+Every solver minimises the same objective and stops on the same test as
+scikit-learn's LogisticRegression: the largest absolute entry of the
+gradient with respect to ``(W, b)`` is at most ``tol``. They differ in how
+many passes over the data they need to get there:
+
+``"lbfgs"``
+    :func:`scipy.optimize.minimize` with ``method="L-BFGS-B"``: one
+    loss-and-gradient pass per iteration (plus line-search steps). Needs only
+    the normalizer's ``loss_gradient``.
+``"newton-cg"``
+    ``method="Newton-CG"`` (line-search Newton with an inexact conjugate
+    gradient inner solve): a loss-and-gradient pass per iteration plus one
+    Hessian-vector product pass per inner CG step. Needs the normalizer's
+    ``hessp``. Quadratic convergence near the optimum makes tight tolerances
+    cheap.
+``"trust-ncg"``
+    ``method="trust-ncg"`` (Steihaug trust-region conjugate gradient), same
+    building blocks as ``"newton-cg"`` with a trust region instead of a line
+    search.
+
+All three optimise, by default, in *standardised variables*: an exact affine
+change of the parameters (see :class:`Standardized`) under which the data
+look centred and unit-variance to the optimiser, while ``X`` itself is never
+touched. The optimum, the penalty and the stopping test are those of the
+original problem; only the path there is shorter on badly scaled data.
+"""
+
+import os
+import sys
 import warnings
 
 import numpy as np
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
+from ._objective import unpack
+from .normalizers._base import missing_methods
 
-def minimize_lbfgs(objective, w0, *, tol, max_iter, verbose=0):
+# L-BFGS-B keeps 10 correction pairs (scikit-learn's maxcor); with its other
+# work arrays and scipy's wrappers that is about 40 vectors of n_params.
+_LBFGS_VECTORS = 40
+# Newton-CG and trust-ncg: the CG vectors, the step and scipy's copies.
+_NEWTON_VECTORS = 16
+
+
+class Standardized:
+    """The objective seen through standardised parameters ``u``.
+
+    With per-feature means ``mu`` and scales ``sigma`` (weighted, from
+    :meth:`LinearObjective.feature_moments`; ``sigma_j^2`` is the variance
+    plus ``K T^2 l2``, which keeps the penalty well scaled on nearly constant
+    columns), the original parameters are
+    ``W^T = V / sigma`` (row-wise) and ``b = c - mu @ W^T``, so that
+    ``X W^T + b = ((X - mu) / sigma) V + c``: in ``(V, c)`` the data look
+    standardised. The map is linear and invertible, the penalty is still
+    ``||W||^2`` evaluated at the mapped point, and gradients and Hessian
+    products are pulled back exactly (``T^T g``, ``T^T H T p``); nothing
+    about the minimiser changes. Without an intercept only the scaling
+    (by the root mean square) is used. When the data are already about
+    standardised (every ``sigma_j`` within a factor 2 of 1 and every mean
+    within half a ``sigma_j`` of 0) the map is left as the identity, so the
+    iterates are those of the same method on the original problem.
+
+    Parameters
+    ----------
+    objective : LinearObjective
+    standardize : bool, default=True
+        If False, the identity map (the optimiser sees ``W`` and ``b``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softreg._objective import LinearObjective
+    >>> from softreg._solvers import Standardized
+    >>> from softreg.normalizers import Softmax
+    >>> X = np.array([[100.0, 1.0], [300.0, 0.0], [200.0, 2.0]])
+    >>> obj = LinearObjective(X, np.array([0, 1, 2]), 3, Softmax(),
+    ...                       np.ones(3), C=1.0, fit_intercept=True)
+    >>> prob = Standardized(obj)
+    >>> w = np.arange(9.0)
+    >>> np.allclose(prob.to_w(prob.to_u(w)), w)
+    True
+    """
+
+    def __init__(self, objective, standardize=True):
+        self.objective = objective
+        p, K = objective.n_features, objective.n_classes
+        self.n_features, self.n_classes = p, K
+        self.mean = None
+        self.scale = None
+        if standardize:
+            mean, mean_sq = objective.feature_moments()
+            if objective.fit_intercept:
+                var = np.maximum(mean_sq - mean**2, 0.0)
+            else:
+                var, mean = mean_sq, np.zeros_like(mean)
+            # The scale equalises the curvature of the objective along each
+            # feature's weights: about var_j / (K T^2) from the data at the
+            # zero start, plus the penalty's l2. Scaling by the standard
+            # deviation alone would blow up the penalty's curvature (l2 /
+            # var_j) on nearly constant columns.
+            T2 = objective.inv_temperature**-2
+            scale = np.sqrt(var + objective.n_classes * T2 * objective.l2)
+            # Columns constant up to rounding (scikit-learn's StandardScaler
+            # test) carry no scale information.
+            n, eps = objective.X.shape[0], np.finfo(np.float64).eps
+            constant = var <= n * eps * var + (n * mean * eps) ** 2
+            scale[constant | (scale == 0)] = 1.0
+            # Data already about standardised: keep the optimiser's path that
+            # of scikit-learn's (same iterates on the same problem) rather
+            # than trade it for a near-identity change of variables.
+            near_identity = np.all((scale >= 0.5) & (scale <= 2.0)) and np.all(
+                np.abs(mean) <= 0.5 * scale
+            )
+            if not near_identity:
+                self.scale = scale
+                self.mean = mean if objective.fit_intercept else None
+        self._last_u = None
+        self._last_grad_max = None
+        self.n_evaluations = 0
+        self.factor = 1.0
+
+    def set_factor(self, factor):
+        """Multiply the objective the optimiser sees (not its minimiser)."""
+        self.factor = float(factor)
+        self._last_u = None
+
+    def to_w(self, u):
+        """Original parameters ``(W^T, b)`` (flat) of standardised ones."""
+        if self.scale is None:
+            return u
+        V, c = unpack(u, self.n_features, self.n_classes)
+        w = np.empty_like(u)
+        Wt, b = unpack(w, self.n_features, self.n_classes)
+        np.divide(V, self.scale[:, None], out=Wt)
+        if c is not None:
+            b[:] = c - self.mean @ Wt if self.mean is not None else c
+        return w
+
+    def to_u(self, w):
+        """Standardised parameters of original ones (inverse of :meth:`to_w`)."""
+        if self.scale is None:
+            return np.array(w, dtype=np.float64)
+        Wt, b = unpack(np.asarray(w, dtype=np.float64), self.n_features, self.n_classes)
+        u = np.empty(w.shape)
+        V, c = unpack(u, self.n_features, self.n_classes)
+        np.multiply(Wt, self.scale[:, None], out=V)
+        if b is not None:
+            c[:] = b + self.mean @ Wt if self.mean is not None else b
+        return u
+
+    def pull_back(self, g):
+        """``T^T g``: a gradient in ``w`` as a gradient in ``u``."""
+        if self.scale is None:
+            return g
+        gW, gb = unpack(g, self.n_features, self.n_classes)
+        out = np.empty_like(g)
+        gV, gc = unpack(out, self.n_features, self.n_classes)
+        if self.mean is not None:
+            np.subtract(gW, np.outer(self.mean, gb), out=gV)
+            gV /= self.scale[:, None]
+        else:
+            np.divide(gW, self.scale[:, None], out=gV)
+        if gb is not None:
+            gc[:] = gb
+        return out
+
+    def loss_gradient(self, u):
+        """Objective and its gradient in ``u``; remembers ``max|grad_w|``."""
+        if self._last_u is not None and np.array_equal(u, self._last_u):
+            return self._last
+        loss, g = self.objective.loss_gradient(self.to_w(u))
+        self.n_evaluations += 1
+        self._last_u = np.array(u)
+        self._last_grad_max = float(np.max(np.abs(g))) if g.size else 0.0
+        self.last_loss = loss
+        self._last = self.factor * loss, self.pull_back(self.factor * g)
+        return self._last
+
+    def hessp(self, u, p):
+        """Hessian of the objective in ``u`` times ``p``."""
+        # T is linear, so it maps directions exactly as it maps points.
+        hv = self.objective.hessp(self.to_w(u), self.to_w(p))
+        return self.pull_back(self.factor * hv)
+
+    def grad_max(self, u):
+        """``max|grad_w|`` at ``u`` (the stopping quantity), cached if known."""
+        if self._last_u is None or not np.array_equal(u, self._last_u):
+            self.loss_gradient(u)
+        return self._last_grad_max
+
+
+def available_memory():
+    """Bytes of memory this process can still allocate, or None if unknown."""
+    candidates = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    candidates.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    try:  # cgroup v2 limit of a container
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        if limit != "max":
+            with open("/sys/fs/cgroup/memory.current") as f:
+                candidates.append(int(limit) - int(f.read().strip()))
+    except (OSError, ValueError):
+        pass
+    if not candidates:
+        try:
+            pages = os.sysconf("SC_AVPHYS_PAGES")
+            candidates.append(pages * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            return None
+    return min(candidates)
+
+
+def check_memory_plan(objective, solver, n_vectors, extra_classes=0):
+    """Raise MemoryError if ``solver``'s working set would not fit in memory.
+
+    The working set is the solver's ``n_vectors`` float64 vectors of
+    ``n_params`` entries plus the objective's per-evaluation buffers; ``X``
+    is already in memory and is never copied.
+    """
+    need = n_vectors * objective.n_params * 8 + objective.memory_estimate(extra_classes)
+    have = available_memory()
+    if have is not None and need > have:
+        gib = 1 << 30
+        raise MemoryError(
+            f"solver={solver!r} would need about {need / gib:.2f} GiB of working "
+            f"memory for {objective.n_params} parameters "
+            f"({objective.n_features} features x {objective.n_classes} classes), "
+            f"but only {have / gib:.2f} GiB is available. Reduce the number of "
+            "features or classes (e.g. with feature selection or hashing), or "
+            "use solver='lbfgs', which needs the least memory."
+        )
+
+
+class _Solver:
+    """A named solver: the normalizer methods it needs, and how it runs."""
+
+    def __init__(self, name, func, requires=(), n_vectors=_LBFGS_VECTORS):
+        self.name = name
+        self.func = func
+        self.requires = tuple(requires)
+        self.n_vectors = n_vectors
+        self.__doc__ = func.__doc__
+
+    def check(self, objective):
+        """Raise if the normalizer lacks a method this solver needs."""
+        missing = missing_methods(objective.normalizer, self.requires)
+        if missing:
+            raise TypeError(
+                f"solver={self.name!r} needs the normalizer method(s) {missing}, "
+                f"which {type(objective.normalizer).__name__} does not define. "
+                "Use solver='lbfgs', which needs only loss_gradient."
+            )
+        extra = objective.n_classes if "hessp" in self.requires else 0
+        check_memory_plan(objective, self.name, self.n_vectors, extra)
+
+    def __call__(self, objective, w0, *, tol, max_iter, verbose=0, standardize=True):
+        self.check(objective)
+        return self.func(
+            objective, w0, tol=tol, max_iter=max_iter, verbose=verbose,
+            standardize=standardize,
+        )  # fmt: skip
+
+    def __repr__(self):
+        return f"<solver {self.name!r} requires={list(self.requires)}>"
+
+
+class _Monitor:
+    """The per-iteration callback: verbose output and the shared stop test."""
+
+    def __init__(self, problem, tol, verbose):
+        self.problem = problem
+        self.tol = tol
+        self.verbose = verbose
+        self.n_iter = 0
+        self.converged = False
+
+    def __call__(self, intermediate_result):
+        self.n_iter += 1
+        grad_max = self.problem.grad_max(intermediate_result.x)
+        if self.verbose:
+            print(
+                f"iter {self.n_iter:4d}  loss {self.problem.last_loss:.10g}  "
+                f"|grad|_max {grad_max:.3e}"
+            )
+        if grad_max <= self.tol:
+            self.converged = True
+            raise StopIteration
+
+
+def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
+    monitor = _Monitor(problem, tol, verbose)
+    u = problem.to_u(w0)
+    # Start already converged (e.g. a warm start at the optimum): no step.
+    if problem.grad_max(u) <= tol:
+        return w0, 0, True, "gradient already below tol at the start"
+    while True:
+        result = minimize(
+            problem.loss_gradient,
+            u,
+            method=method,
+            jac=True,
+            hessp=problem.hessp if hessp else None,
+            callback=monitor,
+            options={**options, "maxiter": max_iter - monitor.n_iter},
+        )
+        u = result.x
+        # scipy's Newton-CG ends its inner CG, with a zero step, once the
+        # curvature along the gradient is below an absolute 3 eps: near the
+        # optimum of a weakly penalised problem that happens before the
+        # gradient is small, and scipy then reports success. Scaling the
+        # objective by a constant changes neither its minimiser nor the
+        # Newton step, only that absolute test: restart, scaled.
+        stalled = (
+            method == "Newton-CG"
+            and result.success
+            and not monitor.converged
+            and monitor.n_iter < max_iter
+            and problem.factor < 1e12
+        )
+        if not stalled:
+            break
+        problem.set_factor(problem.factor * 1e4)
+    problem.set_factor(1.0)
+    # L-BFGS-B's own success (its ftol test) also counts, as in
+    # LogisticRegression, and so does trust-ncg's status 2 (its quadratic
+    # model predicts no decrease): in both the objective cannot decrease
+    # further in floating point, e.g. float32 data at a very small tol.
+    converged = (
+        monitor.converged
+        or (result.success and method == "L-BFGS-B")
+        or (result.status == 2 and method == "trust-ncg")
+        or problem.grad_max(u) <= tol
+    )
+    return problem.to_w(u), max(monitor.n_iter, 1), converged, result.message
+
+
+def _caller_stacklevel():
+    """``stacklevel`` that points a warning at the code that called ``fit``.
+
+    Skips softreg's own frames and scikit-learn's ``_fit_context`` wrapper,
+    however many of them there are between the warning and the caller.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    level, frame = 1, sys._getframe(1)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        internal = name.startswith(package) or (
+            frame.f_code.co_name == "wrapper"
+            and name.endswith(os.path.join("sklearn", "base.py"))
+        )
+        if not internal:
+            break
+        level += 1
+        frame = frame.f_back
+    return level
+
+
+def _warn(name, n_iter, message):
+    warnings.warn(
+        f"{name} did not converge ({message}) after {n_iter} iterations. "
+        "Increase max_iter, loosen tol, or try another solver.",
+        ConvergenceWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+
+
+def minimize_lbfgs(objective, w0, *, tol, max_iter, verbose=0, standardize=True):
     """Minimise with L-BFGS-B using scikit-learn's LogisticRegression settings.
 
     Needs only ``objective.loss_gradient``.
@@ -19,57 +385,96 @@ def minimize_lbfgs(objective, w0, *, tol, max_iter, verbose=0):
     w0 : ndarray of shape (n_params,)
         Start point, float64.
     tol : float
-        ``gtol``: stop when the largest projected gradient entry is below it.
+        Stop when the largest absolute gradient entry (in ``W``, ``b``) is
+        at most ``tol``.
     max_iter : int
         Iteration limit; reaching it raises a ConvergenceWarning.
     verbose : int, default=0
         Print one line per iteration if positive.
+    standardize : bool, default=True
+        Optimise in standardised variables (:class:`Standardized`).
 
     Returns
     -------
     w : ndarray of shape (n_params,)
     n_iter : int
     """
-    last = {}
-
-    def fun(w):
-        loss, grad = objective.loss_gradient(w)
-        last["loss"], last["grad"] = loss, grad
-        return loss, grad
-
-    def report(intermediate_result):
-        report.iteration += 1
-        print(
-            f"iter {report.iteration:4d}  loss {last['loss']:.10g}  "
-            f"|grad|_max {np.max(np.abs(last['grad'])):.3e}"
-        )
-
-    report.iteration = 0
-    result = minimize(
-        fun,
+    problem = Standardized(objective, standardize)
+    w, n_iter, converged, message = _run(
+        "L-BFGS-B",
+        problem,
         w0,
-        method="L-BFGS-B",
-        jac=True,
-        callback=report if verbose else None,
-        # As in LogisticRegression: a longer line search and an ftol at machine
-        # precision so that gtol alone decides convergence.
+        tol,
+        max_iter,
+        verbose,
+        # As in LogisticRegression: a longer line search and an ftol at
+        # machine precision, so that the gradient test alone decides (scipy's
+        # own gtol is off: it would test the gradient in u, not in W).
         options={
             "maxiter": max_iter,
             "maxls": 50,
-            "gtol": tol,
+            "gtol": 0.0,
             "ftol": 64 * np.finfo(float).eps,
         },
+        hessp=False,
     )
-    if result.status != 0:
-        warnings.warn(
-            f"L-BFGS-B did not converge ({result.message}) after {result.nit} "
-            f"iterations. Increase max_iter, scale the data (e.g. with "
-            "StandardScaler) or loosen tol.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
-    return result.x, max(int(result.nit), 1)
+    if not converged:
+        _warn("L-BFGS-B", n_iter, message)
+    return w, n_iter
 
 
-#: Solver name -> function(objective, w0, *, tol, max_iter, verbose) -> (w, n_iter).
-SOLVERS = {"lbfgs": minimize_lbfgs}
+def minimize_newton_cg(objective, w0, *, tol, max_iter, verbose=0, standardize=True):
+    """Minimise with scipy's line-search Newton-CG and exact Hessian products.
+
+    Needs ``objective.loss_gradient`` and ``objective.hessp``, hence the
+    normalizer's ``hessp``. Parameters and returns as :func:`minimize_lbfgs`.
+    """
+    problem = Standardized(objective, standardize)
+    w, n_iter, converged, message = _run(
+        "Newton-CG",
+        problem,
+        w0,
+        tol,
+        max_iter,
+        verbose,
+        # The step-size test only ends the run once steps vanish at machine
+        # precision; the gradient test is the real one.
+        options={"maxiter": max_iter, "xtol": 1e-16},
+    )
+    if not converged:
+        _warn("Newton-CG", n_iter, message)
+    return w, n_iter
+
+
+def minimize_trust_ncg(objective, w0, *, tol, max_iter, verbose=0, standardize=True):
+    """Minimise with scipy's trust-region Newton-CG (Steihaug) method.
+
+    Needs ``objective.loss_gradient`` and ``objective.hessp``, hence the
+    normalizer's ``hessp``. Parameters and returns as :func:`minimize_lbfgs`.
+    """
+    problem = Standardized(objective, standardize)
+    w, n_iter, converged, message = _run(
+        "trust-ncg",
+        problem,
+        w0,
+        tol,
+        max_iter,
+        verbose,
+        options={"maxiter": max_iter, "gtol": 0.0},
+    )
+    if not converged:
+        _warn("trust-ncg", n_iter, message)
+    return w, n_iter
+
+
+#: Solver name -> callable(objective, w0, *, tol, max_iter, verbose) -> (w, n_iter).
+#: Each has ``requires``, the optional normalizer methods it needs.
+SOLVERS = {
+    "lbfgs": _Solver("lbfgs", minimize_lbfgs),
+    "newton-cg": _Solver(
+        "newton-cg", minimize_newton_cg, ("hessp",), n_vectors=_NEWTON_VECTORS
+    ),
+    "trust-ncg": _Solver(
+        "trust-ncg", minimize_trust_ncg, ("hessp",), n_vectors=_NEWTON_VECTORS
+    ),
+}

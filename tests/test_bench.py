@@ -1,0 +1,103 @@
+"""``python -m softreg bench`` runs end to end at a tiny scale (no timing checks)."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+
+from softreg import SoftmaxRegression, _bench
+from softreg.__main__ import main
+
+
+def test_bench_quick_run_writes_a_markdown_report(tmp_path, capsys):
+    out = tmp_path / "table.md"
+    peers = "softreg lbfgs,softreg trust-ncg,sklearn lbfgs,sklearn newton-cholesky"
+    code = main(
+        [
+            "bench",
+            "--quick",
+            "--scale",
+            "0.002",
+            "--memory",
+            "tracemalloc",
+            "--peers",
+            peers,
+            "--markdown",
+            str(out),
+        ]
+    )
+    assert code == 0
+    text = out.read_text()
+    for heading in ("## Machine", "## Targets", "## Fits", "## One evaluation"):
+        assert heading in text
+    for dataset in _bench.DATASETS:
+        assert f"| {dataset} | softreg lbfgs |" in text
+    # The 100-class and the sparse problems' Hessians are skipped, with a note,
+    # only when they would not fit; at this scale every fit runs.
+    assert "error" not in text
+    assert "load average" in capsys.readouterr().out
+
+
+def test_newton_cholesky_is_skipped_when_its_hessian_does_not_fit(monkeypatch):
+    monkeypatch.setattr(_bench, "available_memory", lambda: 1 << 30)
+    X = sp.csr_matrix((10, 20_000))
+    reason = _bench.skip_reason("sklearn newton-cholesky", X, 20)
+    assert reason.startswith("skipped: dense Hessian")
+    assert "400020^2" in reason
+    assert _bench.skip_reason("sklearn lbfgs", X, 20) is None
+
+
+def test_a_failing_fit_is_reported_not_raised(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_bench, "sklearn_objective", broken)
+    code = _bench.main(
+        [
+            "--quick",
+            "--datasets",
+            "tall",
+            "--peers",
+            "softreg lbfgs",
+            "--memory",
+            "none",
+        ]
+    )
+    assert code == 0
+    assert "error: RuntimeError: boom" in capsys.readouterr().out
+
+
+def test_memory_subprocess_measures_a_fit(tmp_path):
+    X, y = _bench.make_dataset("tall", scale=0.002)
+    _bench._save_dataset(str(tmp_path), X, y)
+    peak, note = _bench._peak_memory_subprocess(
+        "softreg lbfgs", str(tmp_path), 1.0, 1e-4, 100, timeout=300
+    )
+    assert note is None
+    assert peak >= 0
+
+
+def test_objective_formula_is_logistic_regressions():
+    X, y = _bench.make_dataset("classes", scale=0.02)
+    lr = LogisticRegression(C=0.5, tol=1e-8, max_iter=1000).fit(X, y)
+    ours = SoftmaxRegression(C=0.5, tol=1e-8, max_iter=1000, solver="trust-ncg")
+    ours.fit(X, y)
+    f_lr = _bench.sklearn_objective(lr, X, y, 0.5)
+    f_ours = _bench.sklearn_objective(ours, X, y, 0.5)
+    assert f_ours == pytest.approx(f_lr, rel=1e-8)
+    # Moving away from the optimum increases it.
+    lr.coef_ = lr.coef_ * 1.01
+    assert _bench.sklearn_objective(lr, X, y, 0.5) > f_lr
+
+
+@pytest.mark.parametrize("name", list(_bench.DATASETS))
+def test_datasets_have_the_documented_shape(name):
+    X, y = _bench.make_dataset(name, scale=0.002)
+    n_classes = {"dense64": 10, "dense32": 10, "tall": 5, "sparse": 20, "classes": 100}
+    # Labels are sampled: at this tiny scale a rare class may be missing.
+    assert 0.9 * n_classes[name] <= np.unique(y).size <= n_classes[name]
+    assert X.dtype == (np.float32 if name == "dense32" else np.float64)
+    assert sp.issparse(X) == (name == "sparse")
+    assert json.dumps(_bench.machine_info())  # serialisable, no crash
