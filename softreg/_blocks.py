@@ -42,6 +42,9 @@ _MAX_BLOCK_ROWS = 1 << 14
 # does not hold up the whole evaluation, yet few enough that the per-chunk
 # gradient buffers stay small next to the parameters.
 _CHUNKS_PER_THREAD = 4
+# ... unless their gradient buffers (n_features x n_classes each) would add
+# more than this: wide sparse problems then get one chunk per thread.
+_CHUNK_BUFFER_BYTES = 8 << 20
 
 
 def default_n_threads():
@@ -113,13 +116,16 @@ def sparse_block_slices(indptr, block_rows=None):
     return slices
 
 
-def chunk_ranges(n_blocks, n_threads):
+def chunk_ranges(n_blocks, n_threads, max_chunks=None):
     """Split ``range(n_blocks)`` into consecutive ``(start, stop)`` chunks.
 
     One chunk when running serially; otherwise up to ``_CHUNKS_PER_THREAD``
-    per thread, of sizes differing by at most one block.
+    per thread (and at most ``max_chunks``, but never fewer than one per
+    thread), of sizes differing by at most one block.
     """
     n_chunks = 1 if n_threads <= 1 else min(n_blocks, _CHUNKS_PER_THREAD * n_threads)
+    if max_chunks is not None and n_threads > 1:
+        n_chunks = min(n_chunks, max(n_threads, int(max_chunks)))
     n_chunks = max(1, n_chunks)
     edges = np.linspace(0, n_blocks, n_chunks + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]

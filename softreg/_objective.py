@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import assert_all_finite
 
+from . import _blocks
 from ._blocks import (
     BlockRunner,
     CSRBlock,
@@ -231,7 +232,12 @@ class LinearObjective:
         self.l2 = 0.0 if np.isinf(C) else 1.0 / (C * self.sw_sum)
         self.slices = plan_blocks(X, n_classes, block_rows)
         self.blocks = [row_block(X, sl) for sl in self.slices]
-        self.chunks = chunk_ranges(len(self.slices), self.runner.n_threads)
+        buffer_bytes = self.n_features * n_classes * self.dtype.itemsize
+        self.chunks = chunk_ranges(
+            len(self.slices),
+            self.runner.n_threads,
+            max_chunks=_blocks._CHUNK_BUFFER_BYTES // max(1, buffer_bytes),
+        )
         # s_i / S times the chain-rule factor 1/T of z = (W x + b) / T. With
         # equal weights (the usual case) that is one number, applied to each
         # chunk's sums instead of to every row of every block.

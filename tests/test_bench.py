@@ -70,7 +70,9 @@ def test_a_failing_fit_is_reported_not_raised(monkeypatch, capsys):
 
 
 def test_memory_subprocess_measures_a_fit(tmp_path):
-    X, y = _bench.make_dataset("tall", scale=0.002)
+    # A dense dataset saved before a sparse one must not be picked up.
+    _bench._save_dataset(str(tmp_path), *_bench.make_dataset("dense64", 0.001))
+    X, y = _bench.make_dataset("sparse", scale=0.002)
     _bench._save_dataset(str(tmp_path), X, y)
     peak, note = _bench._peak_memory_subprocess(
         "softreg lbfgs", str(tmp_path), 1.0, 1e-4, 100, timeout=300

@@ -77,6 +77,9 @@ def test_chunks_partition_the_blocks():
     assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
     assert {b - a for a, b in chunks} <= {1, 2}
     assert chunk_ranges(3, 8) == [(0, 1), (1, 2), (2, 3)]
+    # Few, large gradient buffers: one chunk per thread, not fewer.
+    assert len(chunk_ranges(100, 2, max_chunks=0)) == 2
+    assert len(chunk_ranges(100, 2, max_chunks=5)) == 5
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
