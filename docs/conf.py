@@ -185,24 +185,16 @@ def _check_api_page(app):
 
 # -- The benchmark table of the performance page --------------------------------
 
-#: File names that ``python -m softreg bench`` may write into docs/, in order
-#: of preference; any other ``docs/*bench*.md`` is picked up too.
-BENCHMARK_FILES = ("benchmarks.md", "benchmark.md", "bench.md", "performance.md")
-
-
-def _find_benchmark_file():
-    for name in BENCHMARK_FILES:
-        if (HERE / name).is_file():
-            return HERE / name
-    found = sorted(HERE.glob("*bench*.md"))
-    return found[0] if found else None
+#: The file ``python -m softreg bench --markdown docs/performance_table.md``
+#: writes; the performance page shows a note instead while it is missing.
+BENCHMARK_FILE = HERE / "performance_table.md"
 
 
 def _write_benchmark_include(app):
     target = HERE / "generated" / "benchmark_table.rst.inc"
     target.parent.mkdir(parents=True, exist_ok=True)
-    source = _find_benchmark_file()
-    if source is None:
+    source = BENCHMARK_FILE
+    if not source.is_file():
         body = (
             ".. note::\n\n"
             "   No benchmark table has been generated yet. Run\n"
