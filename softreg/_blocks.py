@@ -327,10 +327,7 @@ class BlockRunner:
             return [func(t) for t in tasks]
         if self._pool is None:
             # Taken on first use, so that small problems, which never have more
-            # than one task, pay for neither. numpy's BLAS calls release the
-            # GIL, so the workers already use the cores; BLAS threads on top
-            # of them would oversubscribe.
-            self._stack.enter_context(_blas_limit())
+            # than one task, do not start threads.
             self._pool = _shared_pool(self.n_threads)
         return list(self._pool.map(_in_worker(func), tasks))
 
@@ -341,6 +338,15 @@ class BlockRunner:
             yield self
             return
         with ExitStack() as stack:
+            if self.n_threads > 1:
+                # softreg owns the parallelism: numpy's BLAS calls release the
+                # GIL, so the workers already use the cores, and BLAS threads
+                # on top of them would oversubscribe. Small problems (one
+                # task) need the limit too: numpy and scipy each load their
+                # own OpenBLAS, and the two thread pools spinning against each
+                # other slowed a digits fit (1347 x 64, 10 classes) 20-fold,
+                # from 12 ms to 240 ms, between L-BFGS-B steps and products.
+                stack.enter_context(_blas_limit())
             self._stack = stack
             try:
                 yield self

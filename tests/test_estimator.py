@@ -255,7 +255,7 @@ def test_n_jobs_gives_the_same_model():
     # Different BLAS threading rounds differently; digits at C=1 is ill
     # conditioned enough that this moves the optimum found at gtol=1e-10 by ~1e-7.
     assert_allclose(one.coef_, two.coef_, atol=1e-5)
-    assert_allclose(one.predict_proba(X), two.predict_proba(X), atol=1e-6)
+    assert_allclose(one.predict_proba(X), two.predict_proba(X), atol=1e-5)
 
 
 def test_deterministic_for_the_same_input():
