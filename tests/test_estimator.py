@@ -422,3 +422,33 @@ def test_object_lacking_the_protocol_names_the_missing_method():
 
     with pytest.raises(ValueError, match="loss_gradient"):
         SoftmaxRegression(normalizer=OnlyCall()).fit(X_OK, Y_OK)
+
+
+def test_grid_search_reaches_normalizer_hyperparameters():
+    from softreg.normalizers import Spherical
+
+    X, y = DATASETS["wine"]()
+    search = GridSearchCV(
+        SoftmaxRegression(normalizer=Spherical(), random_state=0),
+        {"normalizer__eps": [0.01, 1.0], "C": [0.1, 1.0]},
+        cv=3,
+    ).fit(X, y)
+    assert search.best_params_["normalizer__eps"] in (0.01, 1.0)
+    assert (
+        search.best_estimator_.normalizer_.eps == search.best_params_["normalizer__eps"]
+    )
+    names = GridSearchCV(
+        SoftmaxRegression(random_state=0),
+        {"normalizer": ["softmax", "sparsemax", "entmax15"]},
+        cv=3,
+    ).fit(X, y)
+    assert names.best_score_ > 0.9
+
+
+@pytest.mark.parametrize("name", ["spherical", "taylor", "standard"])
+def test_non_convex_fits_are_reproducible_with_random_state(name):
+    X, y = DATASETS["wine"]()
+    a = SoftmaxRegression(normalizer=name, random_state=3, max_iter=500).fit(X, y)
+    b = SoftmaxRegression(normalizer=name, random_state=3, max_iter=500).fit(X, y)
+    assert_array_equal(a.coef_, b.coef_)
+    assert a.score(X, y) > 0.9
