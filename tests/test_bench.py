@@ -41,7 +41,7 @@ def test_bench_quick_run_writes_a_markdown_report(tmp_path, capsys):
 
 
 def test_newton_cholesky_is_skipped_when_its_hessian_does_not_fit(monkeypatch):
-    monkeypatch.setattr(_bench, "available_memory", lambda: 1 << 30)
+    monkeypatch.setattr(_bench._estimators, "available_memory", lambda: 1 << 30)
     X = sp.csr_matrix((10, 20_000))
     reason = _bench.skip_reason("sklearn newton-cholesky", X, 20)
     assert reason.startswith("skipped: dense Hessian")
@@ -53,7 +53,7 @@ def test_a_failing_fit_is_reported_not_raised(monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(_bench, "sklearn_objective", broken)
+    monkeypatch.setattr(_bench._cli, "sklearn_objective", broken)
     code = _bench.main(
         [
             "--quick",

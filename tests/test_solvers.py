@@ -15,7 +15,8 @@ from sklearn.linear_model._linear_loss import LinearModelLoss
 from softreg import SoftmaxRegression, _solvers
 from softreg._blocks import BlockRunner
 from softreg._objective import LinearObjective
-from softreg._solvers import SOLVERS, Standardized
+from softreg._solvers import SOLVERS
+from softreg._standardize import Standardized
 from softreg.normalizers import Normalizer, Softmax
 
 SOLVER_NAMES = sorted(SOLVERS)

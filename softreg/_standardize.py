@@ -1,0 +1,152 @@
+"""The change of variables under which the solvers see standardised data."""
+
+import numpy as np
+
+from ._objective import unpack
+
+
+class Standardized:
+    """The objective seen through standardised parameters ``u``.
+
+    With per-feature means ``mu`` and scales ``sigma`` (weighted, from
+    :meth:`LinearObjective.feature_moments`; ``sigma_j^2`` is the variance
+    plus ``K T^2 l2``, which keeps the penalty well scaled on nearly constant
+    columns), the original parameters are
+    ``W^T = V / sigma`` (row-wise) and ``b = c - mu @ W^T``, so that
+    ``X W^T + b = ((X - mu) / sigma) V + c``: in ``(V, c)`` the data look
+    standardised. The map is linear and invertible, the penalty is still
+    ``||W||^2`` evaluated at the mapped point, and gradients and Hessian
+    products are pulled back exactly (``T^T g``, ``T^T H T p``); nothing
+    about the minimiser changes. Without an intercept only the scaling
+    (by the root mean square) is used. When the data are already about
+    standardised (every ``sigma_j`` within a factor 2 of 1 and every mean
+    within half a ``sigma_j`` of 0) the map is left as the identity, so the
+    iterates are those of the same method on the original problem.
+
+    Parameters
+    ----------
+    objective : LinearObjective
+    standardize : bool, default=True
+        If False, the identity map (the optimiser sees ``W`` and ``b``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softreg._objective import LinearObjective
+    >>> from softreg._standardize import Standardized
+    >>> from softreg.normalizers import Softmax
+    >>> X = np.array([[100.0, 1.0], [300.0, 0.0], [200.0, 2.0]])
+    >>> obj = LinearObjective(X, np.array([0, 1, 2]), 3, Softmax(),
+    ...                       np.ones(3), C=1.0, fit_intercept=True)
+    >>> prob = Standardized(obj)
+    >>> w = np.arange(9.0)
+    >>> np.allclose(prob.to_w(prob.to_u(w)), w)
+    True
+    """
+
+    def __init__(self, objective, standardize=True):
+        self.objective = objective
+        p, K = objective.n_features, objective.n_classes
+        self.n_features, self.n_classes = p, K
+        self.mean = None
+        self.scale = None
+        if standardize:
+            mean, mean_sq = objective.feature_moments()
+            if objective.fit_intercept:
+                var = np.maximum(mean_sq - mean**2, 0.0)
+            else:
+                var, mean = mean_sq, np.zeros_like(mean)
+            # The scale equalises the curvature of the objective along each
+            # feature's weights: about var_j / (K T^2) from the data at the
+            # zero start, plus the penalty's l2. Scaling by the standard
+            # deviation alone would blow up the penalty's curvature (l2 /
+            # var_j) on nearly constant columns.
+            T2 = objective.inv_temperature**-2
+            scale = np.sqrt(var + objective.n_classes * T2 * objective.l2)
+            # Columns constant up to rounding (scikit-learn's StandardScaler
+            # test) carry no scale information.
+            n, eps = objective.X.shape[0], np.finfo(np.float64).eps
+            constant = var <= n * eps * var + (n * mean * eps) ** 2
+            scale[constant | (scale == 0)] = 1.0
+            # Data already about standardised: keep the optimiser's path that
+            # of scikit-learn's (same iterates on the same problem) rather
+            # than trade it for a near-identity change of variables.
+            near_identity = np.all((scale >= 0.5) & (scale <= 2.0)) and np.all(
+                np.abs(mean) <= 0.5 * scale
+            )
+            if not near_identity:
+                self.scale = scale
+                self.mean = mean if objective.fit_intercept else None
+        self._last_u = None
+        self._last_grad_max = None
+        self.n_evaluations = 0
+        self.factor = 1.0
+
+    def set_factor(self, factor):
+        """Multiply the objective the optimiser sees (not its minimiser)."""
+        self.factor = float(factor)
+        self._last_u = None
+
+    def to_w(self, u):
+        """Original parameters ``(W^T, b)`` (flat) of standardised ones."""
+        if self.scale is None:
+            return u
+        V, c = unpack(u, self.n_features, self.n_classes)
+        w = np.empty_like(u)
+        Wt, b = unpack(w, self.n_features, self.n_classes)
+        np.divide(V, self.scale[:, None], out=Wt)
+        if c is not None:
+            b[:] = c - self.mean @ Wt if self.mean is not None else c
+        return w
+
+    def to_u(self, w):
+        """Standardised parameters of original ones (inverse of :meth:`to_w`)."""
+        if self.scale is None:
+            return np.array(w, dtype=np.float64)
+        Wt, b = unpack(np.asarray(w, dtype=np.float64), self.n_features, self.n_classes)
+        u = np.empty(w.shape)
+        V, c = unpack(u, self.n_features, self.n_classes)
+        np.multiply(Wt, self.scale[:, None], out=V)
+        if b is not None:
+            c[:] = b + self.mean @ Wt if self.mean is not None else b
+        return u
+
+    def pull_back(self, g):
+        """``T^T g``: a gradient in ``w`` as a gradient in ``u``."""
+        if self.scale is None:
+            return g
+        gW, gb = unpack(g, self.n_features, self.n_classes)
+        out = np.empty_like(g)
+        gV, gc = unpack(out, self.n_features, self.n_classes)
+        if self.mean is not None:
+            np.subtract(gW, np.outer(self.mean, gb), out=gV)
+            gV /= self.scale[:, None]
+        else:
+            np.divide(gW, self.scale[:, None], out=gV)
+        if gb is not None:
+            gc[:] = gb
+        return out
+
+    def loss_gradient(self, u):
+        """Objective and its gradient in ``u``; remembers ``max|grad_w|``."""
+        if self._last_u is not None and np.array_equal(u, self._last_u):
+            return self._last
+        loss, g = self.objective.loss_gradient(self.to_w(u))
+        self.n_evaluations += 1
+        self._last_u = np.array(u)
+        self._last_grad_max = float(np.max(np.abs(g))) if g.size else 0.0
+        self.last_loss = loss
+        self._last = self.factor * loss, self.pull_back(self.factor * g)
+        return self._last
+
+    def hessp(self, u, p):
+        """Hessian of the objective in ``u`` times ``p``."""
+        # T is linear, so it maps directions exactly as it maps points.
+        hv = self.objective.hessp(self.to_w(u), self.to_w(p))
+        return self.pull_back(self.factor * hv)
+
+    def grad_max(self, u):
+        """``max|grad_w|`` at ``u`` (the stopping quantity), cached if known."""
+        if self._last_u is None or not np.array_equal(u, self._last_u):
+            self.loss_gradient(u)
+        return self._last_grad_max
