@@ -19,6 +19,8 @@ scores, the normalizer's work and the product ``X_b^T R_b`` are done while
 of twice, and no array of ``n_samples`` rows is ever allocated.
 """
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import assert_all_finite
@@ -133,9 +135,13 @@ def map_score_blocks(
         # inf * 0 in the product is reported as the ValueError below.
         with np.errstate(invalid="ignore"):
             Z = linear_scores(row_block(X, sl), Wt, b, inv_temperature)
-        if not np.isfinite(Z).all():
-            finite.append(False)
-        return func(Z)
+        if np.isfinite(Z).all():
+            return func(Z)
+        finite.append(False)
+        # NaN in X: the ValueError below is the report, not the normalizer's
+        # RuntimeWarnings about the NaN scores it was handed.
+        with np.errstate(all="ignore"):
+            return func(Z)
 
     if len(slices) <= 1:
         out = block(slice(0, X.shape[0]))
@@ -152,8 +158,14 @@ def map_score_blocks(
         runner.map(chunk, chunk_ranges(len(rest), runner.n_threads))
     if finite:
         # Raises for NaN or infinity in X; finite X whose scores overflow
-        # gets its scores, as from LogisticRegression.
+        # gets its scores, as from LogisticRegression, with a warning.
         assert_all_finite(X, input_name="X")
+        warnings.warn(
+            "Some scores X @ coef_.T + intercept_ overflow to infinity; the "
+            "outputs of those rows may be NaN.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return out
 
 

@@ -323,8 +323,11 @@ def test_non_finite_x(bad):
     with pytest.raises(ValueError, match=r"NaN|infinity"):
         SoftmaxRegression().fit(X, Y_OK)
     clf = SoftmaxRegression().fit(X_OK, Y_OK)
-    with pytest.raises(ValueError, match=r"NaN|infinity"):
-        clf.predict(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the ValueError alone reports it
+        for method in ("predict", "predict_proba", "decision_function"):
+            with pytest.raises(ValueError, match=r"NaN|infinity"):
+                getattr(clf, method)(X)
 
 
 @pytest.mark.parametrize(

@@ -246,7 +246,10 @@ def test_map_score_blocks_detects_non_finite_input(bad, layout):
 
 def test_overflowing_scores_of_finite_input_are_not_an_error():
     X = np.full((20, P), 1e300)
-    with np.errstate(over="ignore"):
+    with (
+        np.errstate(over="ignore"),
+        pytest.warns(RuntimeWarning, match="overflow to infinity"),
+    ):
         out = map_score_blocks(
             X, np.full((P, K), 1e10), None, lambda Z: Z, block_rows=7, check_finite=True
         )
