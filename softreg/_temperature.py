@@ -1,7 +1,7 @@
 """Post-hoc temperature: the T that minimises the held-out loss of scores / T."""
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import brentq, minimize_scalar
 
 from .normalizers._base import one_hot
 
@@ -32,13 +32,24 @@ def fit_temperature(normalizer, scores, y, sample_weight):
     weights = np.asarray(sample_weight, dtype=np.float64)
     total = weights.sum()
 
-    def held_out_loss(log_t):
-        loss, _ = normalizer.loss_gradient(
-            Y, scores * scores.dtype.type(np.exp(-log_t))
-        )
-        return float(np.dot(weights, loss.astype(np.float64))) / total
+    def held_out_loss(log_t, slope=False):
+        Z = scores * scores.dtype.type(np.exp(-log_t))
+        loss, R = normalizer.loss_gradient(Y, Z)
+        if not slope:
+            return float(np.dot(weights, loss.astype(np.float64))) / total
+        # d/d(log T) of loss(Z / T) is -<R, Z / T>, row by row.
+        row_slope = np.einsum("ij,ij->i", R, Z, dtype=np.float64)
+        return -float(np.dot(weights, row_slope)) / total
 
     result = minimize_scalar(
         held_out_loss, bounds=_LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-8}
     )
-    return float(np.exp(result.x))
+    log_t = result.x
+    # Brent's search brackets the minimum only to ~sqrt(eps), where the loss
+    # is flat, so data equal up to rounding (weights vs repeated rows) could
+    # give T differing in the 8th digit. The slope crosses zero steeply there:
+    # its root pins T down to machine precision.
+    lo, hi = log_t - 1e-5, log_t + 1e-5
+    if held_out_loss(lo, slope=True) < 0 < held_out_loss(hi, slope=True):
+        log_t = brentq(held_out_loss, lo, hi, args=(True,), xtol=1e-15, rtol=1e-15)
+    return float(np.exp(log_t))
