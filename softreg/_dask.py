@@ -1,0 +1,423 @@
+"""Dask collections: the objective's passes as tasks over row chunks.
+
+This module is imported only when ``fit`` or a predict method is handed a
+Dask collection, so ``import softreg`` never imports Dask.
+
+A pass over the data is the same per-chunk function as in memory
+(:class:`softreg._objective.ChunkKernel`), run as one task per row chunk of
+``X`` on the workers, followed by a fixed-shape tree of additions of the
+small results. Only the kernel and the parameters travel to the workers and
+only the reduced sums come back; nothing of ``n_samples`` rows is gathered
+on the client. The tree is fixed by the number of chunks, so the same data
+in the same chunks give bit-identical results whatever worker ran what.
+"""
+
+import contextlib
+import sys
+import warnings
+
+import dask
+import dask.array as da
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils import assert_all_finite, check_consistent_length
+from sklearn.utils.validation import _check_sample_weight
+
+from ._blocks import Chunk, _blas_limit, add_parts, resolve_n_threads
+from ._objective import map_score_blocks
+
+# Results of this many chunks are added by one task of the reduction tree:
+# few levels (each is a round trip through the scheduler) yet small tasks.
+_FAN_IN = 8
+
+
+def _distributed_client():
+    """The active ``distributed`` client, or None (local schedulers)."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import get_client
+
+    try:
+        return get_client()
+    except ValueError:
+        return None
+
+
+def _tree_sum(parts):
+    """Add delayed per-chunk results by a tree of fixed shape."""
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(_sum, pure=True)(*parts[i : i + _FAN_IN])
+            for i in range(0, len(parts), _FAN_IN)
+        ]
+    return parts[0]
+
+
+def _sum(*parts):
+    total = parts[0]
+    for part in parts[1:]:
+        total = add_parts(total, part)
+    return total
+
+
+def _as_rows(Xc, dtype):
+    """A chunk of ``X`` as the objective reads it: CSR or a dense ndarray."""
+    if sp.issparse(Xc):
+        return sp.csr_matrix(Xc, dtype=dtype)
+    return np.asarray(Xc, dtype=dtype)
+
+
+def _run_chunk(packed, Xc, yc, sc):
+    func, args, n_classes, dtype = packed
+    chunk = Chunk.whole(_as_rows(Xc, dtype), yc, sc, n_classes)
+    return func(chunk, *args)
+
+
+# ---------------------------------------------------------------------------
+# Input conversion and the first pass
+
+
+def _to_array(obj, name, ensure_known=True):
+    """A Dask array of a Dask array, dataframe or series, with known chunks."""
+    if isinstance(obj, da.Array):
+        arr = obj
+    elif hasattr(obj, "to_dask_array"):
+        # lengths=True computes the partition lengths (one pass over the
+        # frame) so that rows can be aligned with y and counted.
+        arr = obj.to_dask_array(lengths=ensure_known)
+    else:
+        raise TypeError(
+            f"{name} is a Dask collection of type {type(obj).__name__}; "
+            "SoftmaxRegression takes dask arrays and dask dataframes/series."
+        )
+    if ensure_known and any(np.isnan(c) for c in arr.chunks[0]):
+        # Unknown chunk sizes (e.g. rows filtered by a boolean mask): count
+        # them once, which reads the data once.
+        arr = arr.compute_chunk_sizes()
+    return arr
+
+
+def _row_aligned(arr, row_chunks):
+    if arr.chunks[0] != row_chunks:
+        arr = arr.rechunk({0: row_chunks})
+    return arr
+
+
+def check_dask_X(X, dtype_from=None, ensure_known=True):
+    """``X`` as a 2-D Dask array of float32/float64 with one column chunk."""
+    X = _to_array(X, "X", ensure_known)
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D array, got a {X.ndim}D dask array instead. Reshape "
+            "your data: X must have shape (n_samples, n_features)."
+        )
+    if X.shape[1] == 0:
+        raise ValueError(
+            f"0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
+        )
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+    if dtype_from is not None:
+        dtype = np.result_type(dtype, dtype_from)
+    if X.dtype != dtype:
+        X = X.astype(dtype)
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    return X
+
+
+def _chunk_stats(Xc, yc, sc):
+    """Labels with their weight sums and weighted feature sums; checks."""
+    assert_all_finite(Xc, input_name="X")
+    sc = _check_sample_weight(sc, yc, ensure_non_negative=True)
+    labels, inverse = np.unique(yc, return_inverse=True)
+    n = yc.shape[0]
+    # Per-label weighted sums of x and x^2, so that any class weights can be
+    # applied on the client after the pass.
+    S = sp.csr_matrix((sc, (inverse.ravel(), np.arange(n))), shape=(labels.size, n))
+    if sp.issparse(Xc):
+        Xc = sp.csr_matrix(Xc)
+        M = (S @ Xc).toarray()
+        Q = (S @ Xc.multiply(Xc)).toarray()
+    else:
+        Xc = np.asarray(Xc, dtype=np.float64)
+        M = np.asarray(S @ Xc)
+        Q = np.asarray(S @ np.square(Xc))
+    weights = np.asarray(S.sum(axis=1)).ravel()
+    sw_range = (float(sc.min()), float(sc.max())) if n else (np.inf, -np.inf)
+    return labels, weights, M, Q, sw_range
+
+
+def _merge_stats(*parts):
+    labels = parts[0][0]
+    for part in parts[1:]:
+        labels = np.union1d(labels, part[0])
+    p = parts[0][2].shape[1]
+    weights = np.zeros(labels.size)
+    M = np.zeros((labels.size, p))
+    Q = np.zeros((labels.size, p))
+    lo, hi = np.inf, -np.inf
+    for part_labels, w, m, q, (a, b) in parts:
+        idx = np.searchsorted(labels, part_labels)
+        weights[idx] += w
+        M[idx] += m
+        Q[idx] += q
+        lo, hi = min(lo, a), max(hi, b)
+    return labels, weights, M, Q, (lo, hi)
+
+
+def _merge_tree(parts):
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(_merge_stats, pure=True)(*parts[i : i + _FAN_IN])
+            for i in range(0, len(parts), _FAN_IN)
+        ]
+    return parts[0]
+
+
+class DaskFitData:
+    """Validated Dask training data and what the first pass learnt of it.
+
+    Parameters
+    ----------
+    X : dask array or dataframe of shape (n_samples, n_features)
+    y : dask array or series of shape (n_samples,)
+    sample_weight : dask array of shape (n_samples,) or None
+
+    Attributes
+    ----------
+    classes : ndarray
+        Sorted distinct labels.
+    class_totals : ndarray of shape (n_classes,)
+        Sum of the sample weights of each class.
+    n_passes : int
+        Passes over the data so far (chunk-size counting included).
+    """
+
+    def __init__(self, X, y, sample_weight):
+        X = check_dask_X(X)
+        y = _to_array(y, "y")
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. "
+                "Please change the shape of y to (n_samples, ), for example "
+                "using ravel().",
+                DataConversionWarning,
+                stacklevel=4,
+            )
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(
+                f"y should be a 1d array, got a dask array of shape {y.shape} instead."
+            )
+        check_consistent_length(X, y)
+        rows = X.chunks[0]
+        y = _row_aligned(y, rows)
+        if sample_weight is None:
+            sw = da.ones(X.shape[0], chunks=(rows,), dtype=X.dtype)
+        elif dask.is_dask_collection(sample_weight):
+            sw = _to_array(sample_weight, "sample_weight")
+            check_consistent_length(X, sw)
+            sw = _row_aligned(sw, rows).astype(X.dtype)
+        else:
+            sw = np.asarray(sample_weight, dtype=X.dtype)
+            if sw.ndim == 0:
+                sw = np.full(X.shape[0], sw)
+            check_consistent_length(X, sw)
+            sw = da.from_array(sw, chunks=(rows,))
+        self.X, self.y, self.sample_weight = X, y, sw
+        self.n_samples, self.n_features = X.shape
+        self.dtype = X.dtype
+        parts = [
+            dask.delayed(_chunk_stats, pure=True)(x, yc, s)
+            for x, yc, s in zip(
+                X.to_delayed().ravel(),
+                y.to_delayed().ravel(),
+                sw.to_delayed().ravel(),
+                strict=True,
+            )
+        ]
+        with _local_blas_limit():
+            (labels, weights, M, Q, sw_range) = dask.compute(_merge_tree(parts))[0]
+        self.n_passes = 1
+        self.classes = labels
+        self.class_totals = weights
+        self._sums = M, Q
+        self._sw_range = sw_range
+
+    def rows(self, classes, class_weight):
+        """The rows object of the fit, with labels encoded and weights applied.
+
+        Parameters
+        ----------
+        classes : ndarray of shape (n_classes,)
+        class_weight : ndarray of shape (n_classes,)
+            Multiplies the sample weight of every sample of each class.
+
+        Returns
+        -------
+        rows : DaskRows
+        """
+        cw = np.asarray(class_weight, dtype=np.float64)
+        dtype = self.dtype
+        y_enc = self.y.map_blocks(np.searchsorted, classes, dtype=np.intp)
+        sw = da.map_blocks(
+            _weigh, self.sample_weight, y_enc, cw, dtype=dtype, meta=np.empty(0, dtype)
+        )
+        M, Q = self._sums
+        sw_sum = float(cw @ self.class_totals)
+        lo, hi = self._sw_range
+        uniform = float(lo * cw[0]) if lo == hi and np.all(cw == cw[0]) else None
+        moments = (cw @ M / sw_sum, cw @ Q / sw_sum)
+        return DaskRows(self.X, y_enc, sw, classes.size, sw_sum, uniform, moments)
+
+
+def _weigh(s, y_enc, cw):
+    return (s * cw[y_enc]).astype(s.dtype, copy=False)
+
+
+@contextlib.contextmanager
+def _local_blas_limit():
+    """One BLAS thread per task when Dask's local threads run the tasks.
+
+    Dask's threaded scheduler already runs one task per core; BLAS threads
+    on top would oversubscribe. ``distributed`` workers limit their own
+    BLAS (``OMP_NUM_THREADS=1`` and friends in their environment).
+    """
+    if _distributed_client() is None and resolve_n_threads(None) > 1:
+        with _blas_limit():
+            yield
+    else:
+        yield
+
+
+class DaskRows:
+    """Training data in a Dask array, evaluated as one task per row chunk.
+
+    Has the methods of :class:`softreg._blocks.InMemoryRows`, so that
+    :class:`softreg._objective.LinearObjective` runs on it unchanged.
+
+    Parameters
+    ----------
+    X : dask array of shape (n_samples, n_features)
+        Float32 or float64, one chunk of columns, dense or scipy.sparse
+        chunks.
+    y : dask array of shape (n_samples,)
+        Encoded labels, chunked like the rows of ``X``.
+    sample_weight : dask array of shape (n_samples,)
+        Weights with the class weights folded in, chunked likewise.
+    n_classes : int
+    sw_sum : float
+    uniform_weight : float or None
+    moments : tuple of ndarray
+        Weighted column means and mean squares, from the first pass.
+    """
+
+    def __init__(self, X, y, sample_weight, n_classes, sw_sum, uniform, moments):
+        self.X = X
+        self.y = y
+        self.sample_weight = sample_weight
+        self.n_classes = n_classes
+        self.n_samples, self.n_features = X.shape
+        self.dtype = X.dtype
+        self.sw_sum = sw_sum
+        self.uniform_weight = uniform
+        self.moments = moments
+        self.n_passes = 0
+        self._parts = list(
+            zip(
+                X.to_delayed().ravel(),
+                y.to_delayed().ravel(),
+                sample_weight.to_delayed().ravel(),
+                strict=True,
+            )
+        )
+
+    @property
+    def n_chunks(self):
+        return len(self._parts)
+
+    def running(self):
+        """Context of a fit: BLAS limited when Dask's local threads run it."""
+        return _local_blas_limit()
+
+    def map_reduce(self, func, *args):
+        """``func(chunk, *args)`` on every row chunk, summed by a fixed tree."""
+        self.n_passes += 1
+        packed = dask.delayed(
+            (func, args, self.n_classes, self.dtype), pure=True, traverse=False
+        )
+        parts = [
+            dask.delayed(_run_chunk, pure=True)(packed, x, y, s)
+            for x, y, s in self._parts
+        ]
+        return dask.compute(_tree_sum(parts))[0]
+
+    def feature_moments(self, kernel):
+        """The weighted column moments, known from the first pass."""
+        return self.moments
+
+    def memory_estimate(self, n_params, n_score_columns):
+        """Client memory per pass: the reduced sums (the data stay on workers)."""
+        return 2 * n_params * 8
+
+
+# ---------------------------------------------------------------------------
+# Prediction
+
+
+def _score_chunk(Xc, Wt, b, func, inv_temperature, dtype):
+    return map_score_blocks(
+        _as_rows(Xc, dtype), Wt, b, func, None, inv_temperature, check_finite=True
+    )
+
+
+def map_scores(X, Wt, b, func, inv_temperature, n_classes):
+    """Lazy ``func`` of the score blocks of a Dask ``X``, chunk by chunk.
+
+    Parameters
+    ----------
+    X : dask array or dataframe of shape (n_samples, n_features)
+    Wt : ndarray of shape (n_features, n_classes)
+    b : ndarray of shape (n_classes,)
+    func : callable
+        Score block -> block of ``n_classes`` columns (probabilities,
+        log-probabilities, decision scores).
+    inv_temperature : float
+    n_classes : int
+
+    Returns
+    -------
+    out : dask array of shape (n_samples, n_classes)
+        With the row chunks of ``X`` (unknown sizes stay unknown), in the
+        wider of the float dtypes of ``X`` and ``Wt``.
+    """
+    X = check_dask_X(X, dtype_from=Wt.dtype, ensure_known=False)
+    Wt = Wt.astype(X.dtype)
+    b = b.astype(X.dtype)
+    return X.map_blocks(
+        _score_chunk,
+        Wt,
+        b,
+        func,
+        inv_temperature,
+        X.dtype,
+        dtype=X.dtype,
+        chunks=(X.chunks[0], (n_classes,)),
+        meta=np.empty((0, n_classes), dtype=X.dtype),
+    )
+
+
+def score(estimator, X, y, sample_weight=None):
+    """Accuracy of ``estimator.predict(X)`` against ``y``, reduced on the workers."""
+    pred = estimator.predict(X)
+    y = _row_aligned(_to_array(y, "y"), pred.chunks[0])
+    if sample_weight is None:
+        hits = (pred == y).astype(np.float64)
+        return float(hits.mean().compute())
+    sw = sample_weight
+    sw = _to_array(sw, "sample_weight") if dask.is_dask_collection(sw) else sw
+    sw = da.asarray(sw)
+    sw = _row_aligned(sw, pred.chunks[0]).astype(np.float64)
+    num, den = dask.compute(((pred == y) * sw).sum(), sw.sum())
+    return float(num / den)
