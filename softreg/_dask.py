@@ -15,6 +15,7 @@ in the same chunks give bit-identical results whatever worker ran what.
 import contextlib
 import sys
 import warnings
+from numbers import Integral
 
 import dask
 import dask.array as da
@@ -25,7 +26,8 @@ from sklearn.utils import assert_all_finite, check_consistent_length
 from sklearn.utils.validation import _check_sample_weight
 
 from ._blocks import Chunk, _blas_limit, add_parts, resolve_n_threads
-from ._objective import map_score_blocks
+from ._objective import linear_scores, map_score_blocks
+from ._temperature import temperature_terms
 
 # Results of this many chunks are added by one task of the reduction tree:
 # few levels (each is a round trip through the scheduler) yet small tasks.
@@ -245,12 +247,11 @@ class DaskFitData:
         self._sums = M, Q
         self._sw_range = sw_range
 
-    def rows(self, classes, class_weight):
+    def rows(self, class_weight):
         """The rows object of the fit, with labels encoded and weights applied.
 
         Parameters
         ----------
-        classes : ndarray of shape (n_classes,)
         class_weight : ndarray of shape (n_classes,)
             Multiplies the sample weight of every sample of each class.
 
@@ -259,8 +260,8 @@ class DaskFitData:
         rows : DaskRows
         """
         cw = np.asarray(class_weight, dtype=np.float64)
-        dtype = self.dtype
-        y_enc = self.y.map_blocks(np.searchsorted, classes, dtype=np.intp)
+        classes, dtype = self.classes, self.dtype
+        y_enc = self.y.map_blocks(_encode, classes, dtype=np.intp)
         sw = da.map_blocks(
             _weigh, self.sample_weight, y_enc, cw, dtype=dtype, meta=np.empty(0, dtype)
         )
@@ -270,6 +271,109 @@ class DaskFitData:
         uniform = float(lo * cw[0]) if lo == hi and np.all(cw == cw[0]) else None
         moments = (cw @ M / sw_sum, cw @ Q / sw_sum)
         return DaskRows(self.X, y_enc, sw, classes.size, sw_sum, uniform, moments)
+
+    def out_of_fold_terms(self, estimator, class_weight, splitter):
+        """Held-out criterion of ``temperature="auto"`` as a function of ``log T``.
+
+        Folds are drawn chunk by chunk, stratified within each chunk, from
+        ``splitter``'s ``n_splits`` and seed, so no row index crosses to the
+        client. Fold ``k``'s model is the objective with the weights of fold
+        ``k``'s rows set to zero: same chunks, no copy of ``X``. The
+        out-of-fold scores (``n_samples x n_classes``) are persisted on the
+        workers during the one-dimensional search over ``T``.
+        """
+        n_folds, seed = _fold_plan(splitter)
+        rows = self.rows(class_weight)
+        folds = rows.y.map_blocks(_fold_ids, n_folds, seed, dtype=np.int8)
+        totals = da.bincount(folds, weights=rows.sample_weight, minlength=n_folds)
+        totals = rows.sw_sum - np.asarray(totals.compute(), dtype=np.float64)
+        K = self.classes.size
+        coefs, intercepts = [], []
+        for k in range(n_folds):
+            sw = da.map_blocks(
+                _drop_fold, rows.sample_weight, folds, k, dtype=self.dtype
+            )
+            fold_rows = DaskRows(
+                self.X, rows.y, sw, K, float(totals[k]), None, rows.moments
+            )
+            coef, intercept, _ = estimator._solve(fold_rows, K, 1.0, False)
+            self.n_passes += fold_rows.n_passes
+            coefs.append(coef.T.astype(self.dtype))
+            intercepts.append(intercept.astype(self.dtype))
+        scores = da.map_blocks(
+            _out_of_fold_scores,
+            self.X,
+            folds[:, None],
+            np.stack(coefs),
+            np.stack(intercepts),
+            dtype=self.dtype,
+            chunks=(self.X.chunks[0], (K,)),
+            meta=np.empty((0, K), dtype=self.dtype),
+        )
+        scores, y, sw = dask.persist(scores, rows.y, rows.sample_weight)
+        self.n_passes += 1
+        parts = list(
+            zip(
+                scores.to_delayed().ravel(),
+                y.to_delayed().ravel(),
+                sw.to_delayed().ravel(),
+                strict=True,
+            )
+        )
+        normalizer = estimator.normalizer_
+
+        def terms(log_t):
+            sums = [
+                dask.delayed(temperature_terms, pure=True)(normalizer, z, yc, s, log_t)
+                for z, yc, s in parts
+            ]
+            loss, slope = dask.compute(_tree_sum(sums))[0]
+            return loss / rows.sw_sum, slope / rows.sw_sum
+
+        return terms
+
+
+def _fold_plan(splitter):
+    """``(n_splits, seed)`` of a shuffled K-fold splitter with an int seed."""
+    n_splits = getattr(splitter, "n_splits", None)
+    seed = getattr(splitter, "random_state", None)
+    if not isinstance(n_splits, Integral) or not isinstance(seed, Integral):
+        raise ValueError(
+            "With Dask input, temperature='auto' draws its folds chunk by chunk "
+            "and needs cv to be an int (the number of folds); got "
+            f"cv={splitter!r}."
+        )
+    return int(n_splits), int(seed)
+
+
+def _fold_ids(y, n_folds, seed, block_id=None):
+    """Fold of every row of a chunk: shuffled, then dealt out class by class."""
+    rng = np.random.default_rng([seed, *block_id])
+    order = rng.permutation(y.shape[0])
+    # Stable sort by label of the shuffled rows: each class's rows are dealt
+    # to the folds in turn, so every fold gets its share of every class.
+    by_class = order[np.argsort(y[order], kind="stable")]
+    folds = np.empty(y.shape[0], dtype=np.int8)
+    folds[by_class] = np.arange(y.shape[0]) % n_folds
+    return folds
+
+
+def _drop_fold(s, folds, k):
+    return np.where(folds == k, 0, s).astype(s.dtype, copy=False)
+
+
+def _out_of_fold_scores(Xc, folds, Wts, bs):
+    Xc = _as_rows(Xc, Wts.dtype)
+    Z = np.empty((Xc.shape[0], Wts.shape[2]), dtype=Wts.dtype)
+    folds = folds[:, 0]
+    for k in range(Wts.shape[0]):
+        mask = folds == k
+        Z[mask] = linear_scores(Xc[mask], Wts[k], bs[k], 1.0)
+    return Z
+
+
+def _encode(y, classes):
+    return np.searchsorted(classes, y)
 
 
 def _weigh(s, y_enc, cw):

@@ -35,10 +35,9 @@ class InMemoryFitData:
     class_totals : ndarray of shape (n_classes,)
         Sum of the sample weights of each class.
     n_passes : int
-        Passes over the data before the fit: none in memory.
+        Passes over the data before the final fit (the folds of
+        ``temperature="auto"``).
     """
-
-    n_passes = 0
 
     def __init__(self, X, y, sample_weight, make_runner):
         encoder = LabelEncoder()
@@ -51,6 +50,7 @@ class InMemoryFitData:
             self.y, weights=sample_weight, minlength=self.classes.size
         )
         self._make_runner = make_runner
+        self.n_passes = 0
 
     def _weights(self, class_weight):
         return self.sample_weight * class_weight[self.y].astype(self.dtype)
@@ -76,9 +76,9 @@ class InMemoryFitData:
         for train, test in cv.split(self.X, self.y):
             # A class absent from a training fold simply gets no samples,
             # which the objective handles.
-            coef, intercept, _ = estimator._solve(
-                self.rows(class_weight, train), n_classes, 1.0, False
-            )
+            rows = self.rows(class_weight, train)
+            coef, intercept, _ = estimator._solve(rows, n_classes, 1.0, False)
+            self.n_passes += rows.n_passes
             scores[test] = linear_scores(
                 self.X[test],
                 coef.T.astype(self.dtype),
