@@ -13,6 +13,7 @@ in the same chunks give bit-identical results whatever worker ran what.
 """
 
 import contextlib
+import functools
 import sys
 import warnings
 from numbers import Integral
@@ -87,17 +88,30 @@ def _to_array(obj, name, ensure_known=True):
     elif hasattr(obj, "to_dask_array"):
         # lengths=True computes the partition lengths (one pass over the
         # frame) so that rows can be aligned with y and counted.
-        arr = obj.to_dask_array(lengths=ensure_known)
-    else:
+        arr = obj.to_dask_array(lengths=True if ensure_known else None)
+    elif dask.is_dask_collection(obj):
         raise TypeError(
             f"{name} is a Dask collection of type {type(obj).__name__}; "
             "SoftmaxRegression takes dask arrays and dask dataframes/series."
         )
+    else:
+        # In memory beside Dask data (y or weights of a Dask X): one chunk,
+        # rechunked to the rows of X by the caller.
+        arr = da.from_array(np.asarray(obj), chunks=-1)
     if ensure_known and any(np.isnan(c) for c in arr.chunks[0]):
         # Unknown chunk sizes (e.g. rows filtered by a boolean mask): count
         # them once, which reads the data once.
         arr = arr.compute_chunk_sizes()
     return arr
+
+
+def validation_view(X):
+    """What scikit-learn's ``validate_data`` can read feature names and counts from.
+
+    scikit-learn reads column names from eager dataframes only; a Dask
+    dataframe's ``_meta`` is the empty pandas frame with its columns.
+    """
+    return X._meta if hasattr(X, "columns") else X
 
 
 def _row_aligned(arr, row_chunks):
@@ -217,16 +231,12 @@ class DaskFitData:
         y = _row_aligned(y, rows)
         if sample_weight is None:
             sw = da.ones(X.shape[0], chunks=(rows,), dtype=X.dtype)
-        elif dask.is_dask_collection(sample_weight):
+        elif np.ndim(sample_weight) == 0:
+            sw = da.full(X.shape[0], sample_weight, chunks=(rows,), dtype=X.dtype)
+        else:
             sw = _to_array(sample_weight, "sample_weight")
             check_consistent_length(X, sw)
             sw = _row_aligned(sw, rows).astype(X.dtype)
-        else:
-            sw = np.asarray(sample_weight, dtype=X.dtype)
-            if sw.ndim == 0:
-                sw = np.full(X.shape[0], sw)
-            check_consistent_length(X, sw)
-            sw = da.from_array(sw, chunks=(rows,))
         self.X, self.y, self.sample_weight = X, y, sw
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
@@ -513,15 +523,30 @@ def map_scores(X, Wt, b, func, inv_temperature, n_classes):
 
 
 def score(estimator, X, y, sample_weight=None):
-    """Accuracy of ``estimator.predict(X)`` against ``y``, reduced on the workers."""
-    pred = estimator.predict(X)
-    y = _row_aligned(_to_array(y, "y"), pred.chunks[0])
+    """Accuracy of the predictions on ``X`` against ``y``, reduced on the workers.
+
+    ``X``, ``y`` and ``sample_weight`` are aligned by rows, so a dataframe's
+    unknown partition lengths are counted first.
+    """
+    X = check_dask_X(X, dtype_from=estimator.coef_.dtype)
+    proba = map_scores(
+        X,
+        estimator.coef_.T,
+        estimator.intercept_,
+        estimator.normalizer_,
+        1.0 / estimator.temperature_,
+        estimator.classes_.size,
+    )
+    rows = X.chunks[0]
+    pred = proba.argmax(axis=1).map_blocks(
+        functools.partial(np.take, estimator.classes_),
+        dtype=estimator.classes_.dtype,
+    )
+    y = _row_aligned(_to_array(y, "y"), rows)
+    hits = (pred == y).astype(np.float64)
     if sample_weight is None:
-        hits = (pred == y).astype(np.float64)
         return float(hits.mean().compute())
-    sw = sample_weight
-    sw = _to_array(sw, "sample_weight") if dask.is_dask_collection(sw) else sw
-    sw = da.asarray(sw)
-    sw = _row_aligned(sw, pred.chunks[0]).astype(np.float64)
-    num, den = dask.compute(((pred == y) * sw).sum(), sw.sum())
+    sw = _row_aligned(_to_array(sample_weight, "sample_weight"), rows)
+    sw = sw.astype(np.float64)
+    num, den = dask.compute((hits * sw).sum(), sw.sum())
     return float(num / den)

@@ -261,9 +261,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         """
         if any(map(_is_dask, (X, y, sample_weight))):
             # Imported here: only users with Dask collections pay for Dask.
-            from ._dask import DaskFitData
+            from ._dask import DaskFitData, validation_view
 
-            validate_data(self, X, skip_check_array=True)
+            validate_data(self, validation_view(X), skip_check_array=True)
             data = DaskFitData(X, y, sample_weight)
             check_classification_targets(data.classes)
         else:
@@ -400,9 +400,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         func = optional(self.normalizer_, method)
         if _is_dask(X):
-            from ._dask import map_scores
+            from ._dask import map_scores, validation_view
 
-            validate_data(self, X, reset=False, skip_check_array=True)
+            validate_data(self, validation_view(X), reset=False, skip_check_array=True)
             return map_scores(
                 X,
                 self.coef_.T,
@@ -521,7 +521,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             Weighted fraction of correctly classified samples.
         """
         if _is_dask(X):
-            from ._dask import score
+            from ._dask import score, validation_view
 
+            check_is_fitted(self)
+            validate_data(self, validation_view(X), reset=False, skip_check_array=True)
             return score(self, X, y, sample_weight)
         return super().score(X, y, sample_weight)
