@@ -51,7 +51,7 @@ def _tree_sum(parts):
     """Add delayed per-chunk results by a tree of fixed shape."""
     while len(parts) > 1:
         parts = [
-            dask.delayed(_sum, pure=True)(*parts[i : i + _FAN_IN])
+            dask.delayed(_sum, pure=False)(*parts[i : i + _FAN_IN])
             for i in range(0, len(parts), _FAN_IN)
         ]
     return parts[0]
@@ -458,13 +458,13 @@ class DaskRows:
     def map_reduce(self, func, *args):
         """``func(chunk, *args)`` on every row chunk, summed by a fixed tree."""
         self.n_passes += 1
+        # Random keys (pure=False): hashing the kernel and the parameters to
+        # name the tasks cost milliseconds a pass, and no pass is reused.
         packed = dask.delayed(
-            (func, args, self.n_classes, self.dtype), pure=True, traverse=False
+            (func, args, self.n_classes, self.dtype), pure=False, traverse=False
         )
-        parts = [
-            dask.delayed(_run_chunk, pure=True)(packed, x, y, s)
-            for x, y, s in self._parts
-        ]
+        run = dask.delayed(_run_chunk, pure=False)
+        parts = [run(packed, x, y, s) for x, y, s in self._parts]
         return dask.compute(_tree_sum(parts))[0]
 
     def feature_moments(self, kernel):

@@ -1,5 +1,7 @@
 """Fitting and predicting on Dask collections, against the in-memory fits."""
 
+import logging
+import os
 import pickle
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from sklearn.exceptions import DataConversionWarning
 
 from softreg import SoftmaxRegression
 from softreg._dask import _fold_ids
+from softreg.normalizers import Softmax
 from softreg.normalizers._registry import NORMALIZERS
 
 da = pytest.importorskip("dask.array")
@@ -260,3 +263,67 @@ def test_import_softreg_does_not_import_dask():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# A real cluster: worker processes, data and tasks pickled across.
+
+
+class _DyingSoftmax(Softmax):
+    """Softmax whose first call on any worker after ``flag`` appears kills it."""
+
+    def __init__(self, flag):
+        self.flag = flag
+
+    def loss_gradient(self, Y, Z):
+        try:
+            os.unlink(self.flag)  # only one worker wins the unlink
+        except FileNotFoundError:
+            return super().loss_gradient(Y, Z)
+        os._exit(1)
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    distributed = pytest.importorskip("distributed")
+    cloudpickle = pytest.importorskip("cloudpickle")
+    # The workers cannot import this test module: ship its classes by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def test_local_cluster_fit_and_predict(cluster_client):
+    X, y, sw = _problem(seed=12)
+    dX, dy, dsw = (a.persist() for a in _dask(X, y, sw))
+    params = dict(C=0.5, tol=1e-9, solver="newton-cg")
+    model = SoftmaxRegression(**params).fit(dX, dy, sample_weight=dsw)
+    ref = SoftmaxRegression(**params).fit(X, y, sample_weight=sw)
+    _agree(model, ref)
+    again = SoftmaxRegression(**params).fit(dX, dy, sample_weight=dsw)
+    assert_array_equal(again.coef_, model.coef_)
+    assert_allclose(model.predict_proba(dX).compute(), ref.predict_proba(X), atol=1e-9)
+    assert model.score(dX, dy) == ref.score(X, y)
+
+
+def test_local_cluster_survives_a_lost_worker(cluster_client, tmp_path):
+    X, y, _ = _problem(seed=13)
+    dX, dy = _dask(X, y)
+    flag = tmp_path / "kill-a-worker"
+    flag.touch()
+    model = SoftmaxRegression(normalizer=_DyingSoftmax(str(flag)), tol=1e-9)
+    model.fit(dX, dy)
+    assert not flag.exists()  # a worker did die mid-fit
+    # Dask recomputed the lost tasks: the fit is the one without the loss.
+    ref = SoftmaxRegression(tol=1e-9).fit(X, y)
+    _agree(model, ref)
+    assert len(cluster_client.scheduler_info()["workers"]) >= 1
