@@ -14,7 +14,6 @@ in the same chunks give bit-identical results whatever worker ran what.
 
 import contextlib
 import functools
-import sys
 import warnings
 from numbers import Integral
 
@@ -33,18 +32,6 @@ from ._temperature import temperature_terms
 # Results of this many chunks are added by one task of the reduction tree:
 # few levels (each is a round trip through the scheduler) yet small tasks.
 _FAN_IN = 8
-
-
-def _distributed_client():
-    """The active ``distributed`` client, or None (local schedulers)."""
-    if "distributed" not in sys.modules:
-        return None
-    from distributed import get_client
-
-    try:
-        return get_client()
-    except ValueError:
-        return None
 
 
 def _tree_sum(parts):
@@ -392,13 +379,17 @@ def _weigh(s, y_enc, cw):
 
 @contextlib.contextmanager
 def _local_blas_limit():
-    """One BLAS thread per task when Dask's local threads run the tasks.
+    """One BLAS thread in this process while a Dask fit runs.
 
-    Dask's threaded scheduler already runs one task per core; BLAS threads
-    on top would oversubscribe. ``distributed`` workers limit their own
-    BLAS (``OMP_NUM_THREADS=1`` and friends in their environment).
+    Dask's local threads (no client, or a cluster with ``processes=False``)
+    already run one task per core in this process; BLAS threads on top
+    oversubscribe the cores, and numpy's and scipy's two OpenBLAS pools
+    spinning against each other slow the products many times over. The
+    client itself only runs the optimiser's small vector updates meanwhile.
+    ``distributed``'s worker processes limit their own BLAS
+    (``OMP_NUM_THREADS=1`` and friends in their environment).
     """
-    if _distributed_client() is None and resolve_n_threads(None) > 1:
+    if resolve_n_threads(None) > 1:
         with _blas_limit():
             yield
     else:
