@@ -58,12 +58,6 @@ def _as_rows(Xc, dtype):
     return np.asarray(Xc, dtype=dtype)
 
 
-def _run_chunk(packed, Xc, yc, sc):
-    func, args, n_classes, dtype = packed
-    chunk = Chunk.whole(_as_rows(Xc, dtype), yc, sc, n_classes)
-    return func(chunk, *args)
-
-
 # ---------------------------------------------------------------------------
 # Input conversion and the first pass
 
@@ -107,8 +101,12 @@ def _row_aligned(arr, row_chunks):
     return arr
 
 
-def check_dask_X(X, dtype_from=None, ensure_known=True):
-    """``X`` as a 2-D Dask array of float32/float64 with one column chunk."""
+def check_dask_X(X, dtype_from=None, ensure_known=True, convert=True):
+    """``X`` as a 2-D Dask array with one column chunk.
+
+    With ``convert``, also of float32/float64 dtype (else each task converts
+    its chunk: one task per chunk and pass, not two).
+    """
     X = _to_array(X, "X", ensure_known)
     if X.ndim != 2:
         raise ValueError(
@@ -119,11 +117,12 @@ def check_dask_X(X, dtype_from=None, ensure_known=True):
         raise ValueError(
             f"0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
         )
-    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-    if dtype_from is not None:
-        dtype = np.result_type(dtype, dtype_from)
-    if X.dtype != dtype:
-        X = X.astype(dtype)
+    if convert:
+        dtype = _float_dtype(X.dtype)
+        if dtype_from is not None:
+            dtype = np.result_type(dtype, dtype_from)
+        if X.dtype != dtype:
+            X = X.astype(dtype)
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})
     return X
@@ -132,7 +131,7 @@ def check_dask_X(X, dtype_from=None, ensure_known=True):
 def _chunk_stats(Xc, yc, sc):
     """Labels with their weight sums and weighted feature sums; checks."""
     assert_all_finite(Xc, input_name="X")
-    sc = _check_sample_weight(sc, yc, ensure_non_negative=True)
+    sc = _check_sample_weight(sc, yc, dtype=np.float64, ensure_non_negative=True)
     labels, inverse = np.unique(yc, return_inverse=True)
     n = yc.shape[0]
     # Per-label weighted sums of x and x^2, so that any class weights can be
@@ -178,6 +177,55 @@ def _merge_tree(parts):
     return parts[0]
 
 
+class ChunkPrep:
+    """How a task turns its raw chunks of ``X``, ``y`` and weights into a Chunk.
+
+    Label encoding, class weights and the fold of ``temperature="auto"``
+    are applied inside each task, so that a pass is one task per chunk,
+    whatever the weighting, and no encoded or weighted copy of ``y`` needs
+    to be kept anywhere.
+
+    Parameters
+    ----------
+    classes : ndarray of shape (n_classes,)
+    class_weight : ndarray of shape (n_classes,)
+    dtype : dtype
+        Of ``X``'s chunks as the kernel reads them.
+    fold : tuple or None
+        ``(n_folds, seed, k)``: the weights of fold ``k``'s rows are zero
+        (``k=None``: no fold dropped).
+    """
+
+    def __init__(self, classes, class_weight, dtype, fold=None):
+        self.classes = classes
+        self.class_weight = np.asarray(class_weight, dtype=np.float64)
+        self.dtype = np.dtype(dtype)
+        self.fold = fold
+
+    def labels_weights(self, yc, sc, index):
+        """Encoded labels and final weights of one chunk."""
+        y = np.searchsorted(self.classes, yc)
+        s = np.ones(y.shape[0]) if sc is None else sc
+        s = np.asarray(s * self.class_weight[y], dtype=self.dtype)
+        if self.fold is not None and self.fold[2] is not None:
+            s[self.fold_ids(y, index) == self.fold[2]] = 0
+        return y, s
+
+    def fold_ids(self, y, index):
+        """Fold of every row of chunk ``index``: shuffled, dealt class by class."""
+        n_folds, seed, _ = self.fold
+        return _fold_ids(y, n_folds, seed, (index,))
+
+    def chunk(self, Xc, yc, sc, index):
+        y, s = self.labels_weights(yc, sc, index)
+        return Chunk.whole(_as_rows(Xc, self.dtype), y, s, self.classes.size)
+
+
+def _run_chunk(packed, Xc, yc, sc, index):
+    func, args, prep = packed
+    return func(prep.chunk(Xc, yc, sc, index), *args)
+
+
 class DaskFitData:
     """Validated Dask training data and what the first pass learnt of it.
 
@@ -198,7 +246,7 @@ class DaskFitData:
     """
 
     def __init__(self, X, y, sample_weight):
-        X = check_dask_X(X)
+        X = check_dask_X(X, convert=False)
         y = _to_array(y, "y")
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn(
@@ -216,58 +264,61 @@ class DaskFitData:
         check_consistent_length(X, y)
         rows = X.chunks[0]
         y = _row_aligned(y, rows)
-        if sample_weight is None:
-            sw = da.ones(X.shape[0], chunks=(rows,), dtype=X.dtype)
-        elif np.ndim(sample_weight) == 0:
-            sw = da.full(X.shape[0], sample_weight, chunks=(rows,), dtype=X.dtype)
-        else:
+        sw = None
+        if sample_weight is not None and np.ndim(sample_weight) == 0:
+            sw = da.full(X.shape[0], sample_weight, chunks=(rows,))
+        elif sample_weight is not None:
             sw = _to_array(sample_weight, "sample_weight")
             check_consistent_length(X, sw)
-            sw = _row_aligned(sw, rows).astype(X.dtype)
-        self.X, self.y, self.sample_weight = X, y, sw
+            sw = _row_aligned(sw, rows)
+        self.dtype = _float_dtype(X.dtype)
         self.n_samples, self.n_features = X.shape
-        self.dtype = X.dtype
-        parts = [
-            dask.delayed(_chunk_stats, pure=True)(x, yc, s)
-            for x, yc, s in zip(
-                X.to_delayed().ravel(),
-                y.to_delayed().ravel(),
-                sw.to_delayed().ravel(),
-                strict=True,
-            )
+        self._parts = _chunk_parts(X, y, sw)
+        tasks = [
+            dask.delayed(_chunk_stats, pure=False)(x, yc, s)
+            for x, yc, s, _ in self._parts
         ]
         with _local_blas_limit():
-            (labels, weights, M, Q, sw_range) = dask.compute(_merge_tree(parts))[0]
+            (labels, weights, M, Q, sw_range) = dask.compute(_merge_tree(tasks))[0]
         self.n_passes = 1
         self.classes = labels
         self.class_totals = weights
         self._sums = M, Q
         self._sw_range = sw_range
 
-    def rows(self, class_weight):
-        """The rows object of the fit, with labels encoded and weights applied.
+    def rows(self, class_weight, fold=None, sw_sum=None):
+        """The rows object of a fit: all rows, or all but one fold's.
 
         Parameters
         ----------
         class_weight : ndarray of shape (n_classes,)
             Multiplies the sample weight of every sample of each class.
+        fold : tuple, default=None
+            ``(n_folds, seed, k)`` to leave fold ``k`` out (its weights zero).
+        sw_sum : float, default=None
+            Total weight of the rows kept, when a fold is left out.
 
         Returns
         -------
         rows : DaskRows
         """
         cw = np.asarray(class_weight, dtype=np.float64)
-        classes, dtype = self.classes, self.dtype
-        y_enc = self.y.map_blocks(_encode, classes, dtype=np.intp)
-        sw = da.map_blocks(
-            _weigh, self.sample_weight, y_enc, cw, dtype=dtype, meta=np.empty(0, dtype)
-        )
+        prep = ChunkPrep(self.classes, cw, self.dtype, fold)
         M, Q = self._sums
-        sw_sum = float(cw @ self.class_totals)
+        total = float(cw @ self.class_totals)
         lo, hi = self._sw_range
-        uniform = float(lo * cw[0]) if lo == hi and np.all(cw == cw[0]) else None
-        moments = (cw @ M / sw_sum, cw @ Q / sw_sum)
-        return DaskRows(self.X, y_enc, sw, classes.size, sw_sum, uniform, moments)
+        uniform = None
+        if fold is None and lo == hi and np.all(cw == cw[0]):
+            uniform = float(lo * cw[0])
+        # The standardising statistics of all rows serve the folds too: the
+        # change of variables is exact whatever statistics define it.
+        moments = (cw @ M / total, cw @ Q / total)
+        sw_sum = total if sw_sum is None else sw_sum
+        return DaskRows(self._parts, prep, self.shape, sw_sum, uniform, moments)
+
+    @property
+    def shape(self):
+        return self.n_samples, self.n_features
 
     def out_of_fold_terms(self, estimator, class_weight, splitter):
         """Held-out criterion of ``temperature="auto"`` as a function of ``log T``.
@@ -280,54 +331,57 @@ class DaskFitData:
         workers during the one-dimensional search over ``T``.
         """
         n_folds, seed = _fold_plan(splitter)
-        rows = self.rows(class_weight)
-        folds = rows.y.map_blocks(_fold_ids, n_folds, seed, dtype=np.int8)
-        totals = da.bincount(folds, weights=rows.sample_weight, minlength=n_folds)
-        totals = rows.sw_sum - np.asarray(totals.compute(), dtype=np.float64)
+        prep = ChunkPrep(self.classes, class_weight, self.dtype, (n_folds, seed, None))
+        tasks = [
+            dask.delayed(_fold_totals, pure=False)(prep, yc, s, i)
+            for _, yc, s, i in self._parts
+        ]
+        fold_totals = dask.compute(_tree_sum(tasks))[0][0]
         K = self.classes.size
         coefs, intercepts = [], []
         for k in range(n_folds):
-            sw = da.map_blocks(
-                _drop_fold, rows.sample_weight, folds, k, dtype=self.dtype
+            rows = self.rows(
+                class_weight,
+                (n_folds, seed, k),
+                float(fold_totals.sum() - fold_totals[k]),
             )
-            fold_rows = DaskRows(
-                self.X, rows.y, sw, K, float(totals[k]), None, rows.moments
-            )
-            coef, intercept, _ = estimator._solve(fold_rows, K, 1.0, False)
-            self.n_passes += fold_rows.n_passes
+            coef, intercept, _ = estimator._solve(rows, K, 1.0, False)
+            self.n_passes += rows.n_passes
             coefs.append(coef.T.astype(self.dtype))
             intercepts.append(intercept.astype(self.dtype))
-        scores = da.map_blocks(
-            _out_of_fold_scores,
-            self.X,
-            folds[:, None],
-            np.stack(coefs),
-            np.stack(intercepts),
-            dtype=self.dtype,
-            chunks=(self.X.chunks[0], (K,)),
-            meta=np.empty((0, K), dtype=self.dtype),
+        Wts, bs = np.stack(coefs), np.stack(intercepts)
+        scores = dask.persist(
+            *[
+                dask.delayed(_out_of_fold_scores, pure=False)(prep, x, yc, i, Wts, bs)
+                for x, yc, _, i in self._parts
+            ]
         )
-        scores, y, sw = dask.persist(scores, rows.y, rows.sample_weight)
         self.n_passes += 1
-        parts = list(
-            zip(
-                scores.to_delayed().ravel(),
-                y.to_delayed().ravel(),
-                sw.to_delayed().ravel(),
-                strict=True,
-            )
-        )
         normalizer = estimator.normalizer_
+        total = float(fold_totals.sum())
 
         def terms(log_t):
             sums = [
-                dask.delayed(temperature_terms, pure=True)(normalizer, z, yc, s, log_t)
-                for z, yc, s in parts
+                dask.delayed(_chunk_temperature_terms, pure=False)(
+                    prep, normalizer, z, yc, s, i, log_t
+                )
+                for z, (_, yc, s, i) in zip(scores, self._parts, strict=True)
             ]
             loss, slope = dask.compute(_tree_sum(sums))[0]
-            return loss / rows.sw_sum, slope / rows.sw_sum
+            return loss / total, slope / total
 
         return terms
+
+
+def _float_dtype(dtype):
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def _chunk_parts(X, y, sw):
+    """``(X_c, y_c, s_c, index)`` delayed chunks; ``s_c`` None without weights."""
+    xs, ys = X.to_delayed().ravel(), y.to_delayed().ravel()
+    ss = [None] * len(xs) if sw is None else sw.to_delayed().ravel()
+    return list(zip(xs, ys, ss, range(len(xs)), strict=True))
 
 
 def _fold_plan(splitter):
@@ -343,7 +397,7 @@ def _fold_plan(splitter):
     return int(n_splits), int(seed)
 
 
-def _fold_ids(y, n_folds, seed, block_id=None):
+def _fold_ids(y, n_folds, seed, block_id):
     """Fold of every row of a chunk: shuffled, then dealt out class by class."""
     rng = np.random.default_rng([seed, *block_id])
     order = rng.permutation(y.shape[0])
@@ -355,26 +409,26 @@ def _fold_ids(y, n_folds, seed, block_id=None):
     return folds
 
 
-def _drop_fold(s, folds, k):
-    return np.where(folds == k, 0, s).astype(s.dtype, copy=False)
+def _fold_totals(prep, yc, sc, index):
+    y, s = prep.labels_weights(yc, sc, index)
+    folds = prep.fold_ids(y, index)
+    return (np.bincount(folds, weights=s, minlength=prep.fold[0]),)
 
 
-def _out_of_fold_scores(Xc, folds, Wts, bs):
-    Xc = _as_rows(Xc, Wts.dtype)
-    Z = np.empty((Xc.shape[0], Wts.shape[2]), dtype=Wts.dtype)
-    folds = folds[:, 0]
+def _out_of_fold_scores(prep, Xc, yc, index, Wts, bs):
+    y, _ = prep.labels_weights(yc, None, index)
+    folds = prep.fold_ids(y, index)
+    Xc = _as_rows(Xc, prep.dtype)
+    Z = np.empty((Xc.shape[0], Wts.shape[2]), dtype=prep.dtype)
     for k in range(Wts.shape[0]):
         mask = folds == k
         Z[mask] = linear_scores(Xc[mask], Wts[k], bs[k], 1.0)
     return Z
 
 
-def _encode(y, classes):
-    return np.searchsorted(classes, y)
-
-
-def _weigh(s, y_enc, cw):
-    return (s * cw[y_enc]).astype(s.dtype, copy=False)
+def _chunk_temperature_terms(prep, normalizer, Z, yc, sc, index, log_t):
+    y, s = prep.labels_weights(yc, sc, index)
+    return temperature_terms(normalizer, Z, y, s, log_t)
 
 
 @contextlib.contextmanager
@@ -397,46 +451,37 @@ def _local_blas_limit():
 
 
 class DaskRows:
-    """Training data in a Dask array, evaluated as one task per row chunk.
+    """Training data in Dask chunks, evaluated as one task per row chunk.
 
     Has the methods of :class:`softreg._blocks.InMemoryRows`, so that
     :class:`softreg._objective.LinearObjective` runs on it unchanged.
 
     Parameters
     ----------
-    X : dask array of shape (n_samples, n_features)
-        Float32 or float64, one chunk of columns, dense or scipy.sparse
-        chunks.
-    y : dask array of shape (n_samples,)
-        Encoded labels, chunked like the rows of ``X``.
-    sample_weight : dask array of shape (n_samples,)
-        Weights with the class weights folded in, chunked likewise.
-    n_classes : int
+    parts : list of tuple
+        ``(X_c, y_c, s_c, index)`` per row chunk: delayed chunks of ``X``
+        (one column chunk; dense or scipy.sparse), of the raw labels and of
+        the raw sample weights (or None).
+    prep : ChunkPrep
+        Encoding, weighting and fold of the chunks.
+    shape : tuple
+        ``(n_samples, n_features)``.
     sw_sum : float
+        Total weight of the rows in the fit.
     uniform_weight : float or None
     moments : tuple of ndarray
         Weighted column means and mean squares, from the first pass.
     """
 
-    def __init__(self, X, y, sample_weight, n_classes, sw_sum, uniform, moments):
-        self.X = X
-        self.y = y
-        self.sample_weight = sample_weight
-        self.n_classes = n_classes
-        self.n_samples, self.n_features = X.shape
-        self.dtype = X.dtype
+    def __init__(self, parts, prep, shape, sw_sum, uniform_weight, moments):
+        self._parts = parts
+        self.prep = prep
+        self.n_samples, self.n_features = shape
+        self.dtype = prep.dtype
         self.sw_sum = sw_sum
-        self.uniform_weight = uniform
+        self.uniform_weight = uniform_weight
         self.moments = moments
         self.n_passes = 0
-        self._parts = list(
-            zip(
-                X.to_delayed().ravel(),
-                y.to_delayed().ravel(),
-                sample_weight.to_delayed().ravel(),
-                strict=True,
-            )
-        )
 
     @property
     def n_chunks(self):
@@ -451,11 +496,9 @@ class DaskRows:
         self.n_passes += 1
         # Random keys (pure=False): hashing the kernel and the parameters to
         # name the tasks cost milliseconds a pass, and no pass is reused.
-        packed = dask.delayed(
-            (func, args, self.n_classes, self.dtype), pure=False, traverse=False
-        )
+        packed = dask.delayed((func, args, self.prep), pure=False, traverse=False)
         run = dask.delayed(_run_chunk, pure=False)
-        parts = [run(packed, x, y, s) for x, y, s in self._parts]
+        parts = [run(packed, x, y, s, i) for x, y, s, i in self._parts]
         return dask.compute(_tree_sum(parts))[0]
 
     def feature_moments(self, kernel):

@@ -139,6 +139,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         or the cross-validated value when ``temperature="auto"``.
     n_iter_ : int
         Number of solver iterations of the final fit.
+    n_passes_ : int
+        Number of passes over the training data in ``fit``: every
+        loss-and-gradient evaluation and Hessian-vector product, those of
+        the fold models of ``temperature="auto"``, and on Dask input the
+        first pass that collects the classes and statistics. On a cluster,
+        passes are what a fit costs.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -165,6 +171,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     **Dtypes and layout.** float32 input stays float32: the scores,
     ``coef_``, ``intercept_`` and ``predict_proba`` are float32. CSC input
     is converted to CSR once, since the objective works on row blocks.
+
+    **Dask.** ``fit``, the predict methods and ``score`` accept Dask arrays
+    and dataframes (install ``softreg[dask]``): every pass over the data is
+    one task per row chunk plus a tree reduction of small results, and
+    predictions are lazy Dask arrays with the input's row chunks. The
+    fitted attributes are NumPy arrays either way.
 
     Examples
     --------
@@ -247,9 +259,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 is kept as float32.
+            Training data; float32 is kept as float32. A Dask array or
+            dataframe is fitted where it lives, one task per row chunk and
+            pass (see the user guide's "Beyond one machine" page).
         y : array-like of shape (n_samples,)
-            Class labels (at least two distinct classes).
+            Class labels (at least two distinct classes); a Dask array or
+            series with Dask ``X``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; integer weights are equivalent to
             repeating rows.
