@@ -103,3 +103,32 @@ def test_datasets_have_the_documented_shape(name):
     assert X.dtype == (np.float32 if name == "dense32" else np.float64)
     assert sp.issparse(X) == (name == "sparse")
     assert json.dumps(_bench.machine_info())  # serialisable, no crash
+
+
+def test_bench_dask_runs_on_a_local_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    out = tmp_path / "dask.md"
+    code = main(
+        [
+            "bench",
+            "--dask",
+            "--scale",
+            "0.001",
+            "--chunk-rows",
+            "500",
+            "--solvers",
+            "lbfgs",
+            "--out-of-core",
+            str(tmp_path),
+            "--ooc-gb",
+            "0.001",
+            "--markdown",
+            str(out),
+        ]
+    )
+    assert code == 0
+    text = out.read_text()
+    for heading in ("## 10 classes", "## 2 classes", "## Out of core"):
+        assert heading in text
+    assert "| softreg lbfgs (dask) |" in text
+    assert "| softreg lbfgs (in memory) |" in text

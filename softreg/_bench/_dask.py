@@ -26,6 +26,7 @@ import argparse
 import os
 import resource
 import time
+import warnings
 
 import numpy as np
 
@@ -196,17 +197,22 @@ def _dense_section(args, client, k):
 
 
 def _dask_ml_row(Xd, yd, Xm, ym, tol, k, C):
-    try:
-        from dask_ml.linear_model import LogisticRegression
-    except ImportError:
-        return None
-    row, model = _fit_row(
-        "dask-ml LogisticRegression lbfgs",
-        lambda: LogisticRegression(solver="lbfgs", C=C, tol=tol, max_iter=300),
-        Xd,
-        yd,
-    )
-    pred = model.predict(Xd)
+    with warnings.catch_warnings():
+        # dask-ml sets a Dask configuration key that Dask has deprecated, and
+        # dask-glm passes L-BFGS-B options that scipy has deprecated.
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            from dask_ml.linear_model import LogisticRegression
+        except ImportError:
+            return None
+        row, model = _fit_row(
+            "dask-ml LogisticRegression lbfgs",
+            lambda: LogisticRegression(solver="lbfgs", C=C, tol=tol, max_iter=300),
+            Xd,
+            yd,
+        )
+        pred = model.predict(Xd)
     row["accuracy"] = float(
         np.mean(np.asarray(getattr(pred, "compute", lambda: pred)()) == ym)
     )
