@@ -34,11 +34,16 @@ from ._temperature import temperature_terms
 _FAN_IN = 8
 
 
-def _tree_sum(parts):
-    """Add delayed per-chunk results by a tree of fixed shape."""
+def _tree_sum(parts, combine=None):
+    """Combine delayed per-chunk results by a tree of fixed shape.
+
+    ``combine(*parts)`` merges up to ``_FAN_IN`` results; by default they
+    are added with :func:`softreg._blocks.add_parts`, left to right.
+    """
+    combine = _sum if combine is None else combine
     while len(parts) > 1:
         parts = [
-            dask.delayed(_sum, pure=False)(*parts[i : i + _FAN_IN])
+            dask.delayed(combine, pure=False)(*parts[i : i + _FAN_IN])
             for i in range(0, len(parts), _FAN_IN)
         ]
     return parts[0]
@@ -168,15 +173,6 @@ def _merge_stats(*parts):
     return labels, weights, M, Q, (lo, hi)
 
 
-def _merge_tree(parts):
-    while len(parts) > 1:
-        parts = [
-            dask.delayed(_merge_stats, pure=True)(*parts[i : i + _FAN_IN])
-            for i in range(0, len(parts), _FAN_IN)
-        ]
-    return parts[0]
-
-
 class ChunkPrep:
     """How a task turns its raw chunks of ``X``, ``y`` and weights into a Chunk.
 
@@ -279,7 +275,9 @@ class DaskFitData:
             for x, yc, s, _ in self._parts
         ]
         with _local_blas_limit():
-            (labels, weights, M, Q, sw_range) = dask.compute(_merge_tree(tasks))[0]
+            (labels, weights, M, Q, sw_range) = dask.compute(
+                _tree_sum(tasks, _merge_stats)
+            )[0]
         self.n_passes = 1
         self.classes = labels
         self.class_totals = weights

@@ -303,57 +303,51 @@ def main(argv=None):
 
     out = ["# softreg on Dask", ""]
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    memory_limit = args.ooc_memory_limit if not sections else "auto"
-    with (
-        LocalCluster(
+
+    def cluster(memory_limit):
+        return LocalCluster(
             n_workers=args.workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
             memory_limit=memory_limit,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        if "dense" in sections:
-            rows, models, info, data = _dense_section(args, client, _CLASSES)
-            Xd, yd, Xm, ym = data
-            ml = _dask_ml_row(Xd, yd, Xm, ym, args.tol, _CLASSES, C=1.0)
-            for row in rows:
-                model = models[row["estimator"]]
-                row["accuracy"] = float(model.score(Xm, ym))
-            if ml:
-                rows.append(ml)
-            _print_table(f"{_CLASSES} classes", info, rows, out)
-            del Xd, yd, Xm, ym, data
-        if "binary" in sections:
-            args_bin = argparse.Namespace(
-                **{**vars(args), "solvers": "lbfgs,newton-cg"}
-            )
-            rows, models, info, (Xd, yd, Xm, ym) = _dense_section(args_bin, client, 2)
-            for row in rows:
-                model = models[row["estimator"]]
-                row["objective"] = _objective(
-                    model.coef_, model.intercept_, Xm, ym, 1.0
+        )
+
+    if sections:
+        with cluster("auto") as local, Client(local) as client:
+            if "dense" in sections:
+                rows, models, info, data = _dense_section(args, client, _CLASSES)
+                Xd, yd, Xm, ym = data
+                ml = _dask_ml_row(Xd, yd, Xm, ym, args.tol, _CLASSES, C=1.0)
+                for row in rows:
+                    model = models[row["estimator"]]
+                    row["accuracy"] = float(model.score(Xm, ym))
+                if ml:
+                    rows.append(ml)
+                _print_table(f"{_CLASSES} classes", info, rows, out)
+                del Xd, yd, Xm, ym, data
+            if "binary" in sections:
+                args_bin = argparse.Namespace(
+                    **{**vars(args), "solvers": "lbfgs,newton-cg"}
                 )
-                row["accuracy"] = float(model.score(Xm, ym))
-            # softreg's C=1 on two classes has the probabilities of a sigmoid
-            # model's C=2: both objectives are evaluated as softreg's (dask-ml
-            # also penalises its intercept, which this objective does not).
-            ml = _dask_ml_row(Xd, yd, Xm, ym, args.tol, 2, C=2.0)
-            if ml:
-                rows.append(ml)
-            _print_table("2 classes", info, rows, out)
+                rows, models, info, (Xd, yd, Xm, ym) = _dense_section(
+                    args_bin, client, 2
+                )
+                for row in rows:
+                    model = models[row["estimator"]]
+                    row["objective"] = _objective(
+                        model.coef_, model.intercept_, Xm, ym, 1.0
+                    )
+                    row["accuracy"] = float(model.score(Xm, ym))
+                # softreg's C=1 on two classes has the probabilities of a sigmoid
+                # model's C=2: both objectives are evaluated as softreg's (dask-ml
+                # also penalises its intercept, which this objective does not).
+                ml = _dask_ml_row(Xd, yd, Xm, ym, args.tol, 2, C=2.0)
+                if ml:
+                    rows.append(ml)
+                _print_table("2 classes", info, rows, out)
     if args.out_of_core:
-        with (
-            LocalCluster(
-                n_workers=args.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                memory_limit=args.ooc_memory_limit,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        with cluster(args.ooc_memory_limit) as local, Client(local) as client:
             rows, info = _out_of_core(args, client)
             _print_table("Out of core", info, rows, out)
     if args.markdown:
