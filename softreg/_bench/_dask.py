@@ -233,8 +233,10 @@ def _out_of_core(args, client):
     if not os.path.exists(store):
         X, y = _generate(n, _FEATURES, _CLASSES, args.chunk_rows, seed=1)
         t = time.perf_counter()
-        da.to_zarr(X, store)
-        da.to_zarr(y, labels)
+        # Uncompressed: the store's size on disk is the data's, and every
+        # pass reads all of it.
+        da.to_zarr(X, store, compressors=None)
+        da.to_zarr(y, labels, compressors=None)
         print(f"  wrote {store} in {time.perf_counter() - t:.0f} s", flush=True)
     X, y = da.from_zarr(store), da.from_zarr(labels)
     size = sum(
