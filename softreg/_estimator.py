@@ -19,6 +19,7 @@ from sklearn.utils.validation import (
 
 from ._blocks import BlockRunner
 from ._objective import LinearObjective, linear_scores, map_score_blocks
+from ._robust import check_fit_memory, guarded_fit
 from ._solvers import SOLVERS
 from ._temperature import fit_temperature
 from .normalizers._base import REQUIRED_METHODS, optional
@@ -107,13 +108,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         that leaves the optimum unchanged), so raw, unscaled features do not
         cost extra iterations.
     n_jobs : int, default=None
-        Threads evaluating row blocks of the objective and of predictions,
-        with BLAS kept to one thread per worker. ``None`` means one thread
-        per physical core (capped by ``OMP_NUM_THREADS`` when set, as
-        joblib's worker processes set it), like the OpenMP code of
+        Threads evaluating row blocks of the objective and of predictions.
+        ``None`` means one thread per physical core (capped by
+        ``OMP_NUM_THREADS`` when set, as joblib's worker processes set it),
+        like the OpenMP code of
         :class:`~sklearn.linear_model.LogisticRegression`; ``1`` runs in
-        the calling thread and lets numpy's BLAS use its own threads; ``-1``
-        uses all logical CPUs.
+        the calling thread; ``-1`` uses all logical CPUs. While any softreg
+        call runs, the process's BLAS is held at one thread (softreg's own
+        threads use the cores) and restored when the last call returns, so
+        results do not depend on what runs beside them; see
+        :ref:`thread-safety`.
 
     Attributes
     ----------
@@ -232,6 +236,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def _runner(self):
         return BlockRunner.from_n_jobs(self.n_jobs)
 
+    @guarded_fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model by maximising the (penalised) likelihood.
@@ -287,6 +292,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 "there is nothing to fit."
             )
 
+        check_fit_memory(
+            X,
+            classes.size,
+            fit_intercept=self.fit_intercept,
+            n_threads=self._runner().n_threads,
+            out_of_fold=self.temperature == "auto",
+        )
         self.classes_ = classes
         self.normalizer_ = resolve_normalizer(self.normalizer)
         if self.temperature == "auto":
