@@ -52,9 +52,11 @@ def main(argv=None):
             batch = X[:rows]
             session.run(None, {"X": batch})
             number = 2000 if rows == 1 else 100
-            sk = median_us(lambda b=batch: clf.predict_proba(b), number, args.repeat)
+            sk = median_us(
+                lambda b=batch, c=clf: c.predict_proba(b), number, args.repeat
+            )
             rt = median_us(
-                lambda b=batch: session.run(["probabilities"], {"X": b}),
+                lambda b=batch, s=session: s.run(["probabilities"], {"X": b}),
                 number,
                 args.repeat,
             )

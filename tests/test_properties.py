@@ -5,6 +5,7 @@ magnitudes from 1e-300 to 1e300, signed zeros, ties, rows with one dominant
 class and rows with every score equal. Each property says what it checks.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -36,9 +37,9 @@ NORMALIZERS = [
 ]
 IDS = [repr(n) for n in NORMALIZERS]
 SPARSE = (Sparsemax, Entmax15)
+# SOFTREG_HYPOTHESIS_EXAMPLES raises the number of examples for a bug hunt.
 FAST = settings(
-    max_examples=int(__import__("os").environ.get("SOFTREG_HYPOTHESIS_EXAMPLES", 40)),
-    deadline=None,
+    max_examples=int(os.environ.get("SOFTREG_HYPOTHESIS_EXAMPLES", 40)), deadline=None
 )
 SLOW = settings(max_examples=8, deadline=None)
 
@@ -253,7 +254,7 @@ def _fit(X, y, normalizer="softmax", **kwargs):
     params.update(kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence on degenerate draws
-        return SoftmaxRegression(**params).fit(X, y, kwargs.pop("sample_weight", None))
+        return SoftmaxRegression(**params).fit(X, y)
 
 
 @pytest.mark.parametrize("normalizer", CONVEX)
@@ -267,7 +268,7 @@ def test_refit_on_permuted_rows_gives_the_same_model(normalizer, data):
     assert_allclose(b.intercept_, a.intercept_, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("normalizer", CONVEX + ["standard"])
+@pytest.mark.parametrize("normalizer", [*CONVEX, "standard"])
 @SLOW
 @given(data=classification_data())
 def test_duplicated_rows_equal_sample_weight_two(normalizer, data):
@@ -309,7 +310,7 @@ def test_scaling_a_feature_scales_its_coefficient_inversely(
 @SLOW
 @given(data=classification_data(max_rows=30), scale=st.sampled_from([1e-8, 1, 1e8]))
 def test_predict_is_the_argmax_of_predict_proba(normalizer, data, scale):
-    X, y, rng = data
+    X, y, _ = data
     labels = np.array(["a", "b", "c", "d"])[y]
     clf = _fit(X, labels, normalizer, tol=1e-4, max_iter=50, random_state=0)
     # Hostile queries: huge and tiny rows, exact ties between classes.
