@@ -19,7 +19,7 @@ from sklearn.utils.validation import (
 
 from ._blocks import BlockRunner
 from ._objective import LinearObjective, linear_scores, map_score_blocks
-from ._robust import check_fit_memory, guarded_fit
+from ._robust import check_fit_memory, guarded_fit, native_input, native_labels
 from ._solvers import SOLVERS
 from ._temperature import fit_temperature
 from .normalizers._base import REQUIRED_METHODS, optional
@@ -257,7 +257,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
+            self,
+            native_input(X),
+            native_labels(y),
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
         )
         check_classification_targets(y)
         encoder = LabelEncoder()
@@ -400,7 +404,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         # below) instead of a separate single-threaded pass over X.
         X = validate_data(
             self,
-            X,
+            native_input(X),
             accept_sparse="csr",
             dtype=[np.float64, np.float32],
             reset=False,

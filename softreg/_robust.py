@@ -12,6 +12,8 @@
 
 import functools
 
+import numpy as np
+
 from ._blocks import _BLOCK_BYTES, _CHUNKS_PER_THREAD, single_threaded_blas
 from ._solvers import _LBFGS_VECTORS, available_memory
 
@@ -104,3 +106,52 @@ def check_fit_memory(X, n_classes, **kwargs):
             f"only {have / _GIB:.2f} GiB is available. Reduce the number of "
             f"features or classes (e.g. with feature selection or hashing){hint}."
         )
+
+
+def native_input(X):
+    """``X`` with what validation would mishandle made explicit.
+
+    * A numpy array of non-native byte order is byte-swapped, keeping its
+      dtype (validation would turn big-endian float32 into float64).
+    * A pandas DataFrame with nullable columns (``Float64``, ``Int64``,
+      ``boolean``) holding ``pd.NA`` is refused with the columns named,
+      rather than reported as NaN after conversion.
+    """
+    dtype = getattr(X, "dtype", None)
+    if isinstance(X, np.ndarray) and not dtype.isnative:
+        return X.astype(dtype.newbyteorder("="))
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and hasattr(X, "isna") and hasattr(dtypes, "items"):
+        nullable = [c for c, dt in dtypes.items() if not isinstance(dt, np.dtype)]
+        if nullable:
+            missing = [c for c in nullable if X[c].isna().any()]
+            if missing:
+                raise ValueError(
+                    f"X contains missing values (pd.NA or NaN) in column(s) "
+                    f"{missing}; SoftmaxRegression needs complete data. Drop "
+                    "or impute them first (e.g. sklearn.impute.SimpleImputer)."
+                )
+    return X
+
+
+def native_labels(y):
+    """Nullable pandas labels (``boolean``, ``Int64``) as numpy bool/int.
+
+    scikit-learn's validation turns them into floats (classes ``[0., 1.]``
+    instead of ``[False, True]``); labels with ``pd.NA`` get a clear error.
+    """
+    dtype = getattr(y, "dtype", None)
+    if (
+        dtype is None
+        or isinstance(dtype, np.dtype)
+        or not hasattr(y, "isna")
+        or getattr(dtype, "kind", None) not in ("b", "i", "u")
+        or getattr(y, "ndim", 1) != 1
+    ):
+        return y
+    if y.isna().any():
+        raise ValueError(
+            f"y contains {int(y.isna().sum())} missing label(s) (pd.NA); drop "
+            "those rows or give them a class first."
+        )
+    return y.to_numpy(dtype=dtype.numpy_dtype)
