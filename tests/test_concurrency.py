@@ -1,6 +1,8 @@
 """Concurrent calls, the process-wide BLAS limit, and interrupted fits."""
 
+import _thread
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -225,3 +227,33 @@ def test_keyboard_interrupt_leaves_estimator_unfitted(data, n_jobs, previously_f
     assert_array_equal(refit.coef_, fresh.coef_)
     with BlockRunner(2).running() as runner:
         assert runner.map(lambda i: i + 1, range(8)) == list(range(1, 9))
+
+
+class _SlowCtrlC(Softmax):
+    """Sends the main thread a real SIGINT-style interrupt on its 3rd call."""
+
+    def loss_gradient(self, Y, Z):
+        calls = self.__dict__["_calls"] = self.__dict__.get("_calls", 0) + 1
+        if calls == 3:
+            _thread.interrupt_main()
+        # Slow enough that the fit is certainly still running when the main
+        # thread handles the interrupt.
+        time.sleep(0.002)
+        return super().loss_gradient(Y, Z)
+
+
+def test_ctrl_c_in_the_main_thread_during_a_threaded_fit(data):
+    X, y = data
+    before = _thread_settings()
+    est = SoftmaxRegression(normalizer=_SlowCtrlC(), n_jobs=2, tol=0, max_iter=10**6)
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, y)
+    with pytest.raises(NotFittedError):
+        est.predict_proba(X[:2])
+    assert single_threaded_blas().depth() == 0
+    assert _thread_settings() == before
+    # Workers may still finish the chunks they had started; the pool then
+    # serves the next fit as usual.
+    fresh = SoftmaxRegression(n_jobs=2, max_iter=5).fit(X, y)
+    again = SoftmaxRegression(n_jobs=2, max_iter=5).fit(X, y)
+    assert_array_equal(fresh.coef_, again.coef_)
