@@ -122,9 +122,12 @@ def native_input(X):
         return X.astype(dtype.newbyteorder("="))
     dtypes = getattr(X, "dtypes", None)
     if dtypes is not None and hasattr(X, "isna") and hasattr(dtypes, "items"):
-        nullable = [c for c, dt in dtypes.items() if not isinstance(dt, np.dtype)]
+        # Positions, not labels: column names may repeat.
+        nullable = [i for i, dt in enumerate(dtypes) if not isinstance(dt, np.dtype)]
         if nullable:
-            missing = [c for c in nullable if X[c].isna().any()]
+            missing = [
+                X.columns[i] for i in nullable if bool(X.iloc[:, i].isna().any())
+            ]
             if missing:
                 raise ValueError(
                     f"X contains missing values (pd.NA or NaN) in column(s) "
