@@ -133,12 +133,23 @@ def _softmax(normalizer, Z, n_classes, ops):
 
 
 def _quadratic(shift, c):
-    """``p ∝ (z + shift)^2 + c``, scaled by the row maximum as in numpy."""
+    """``p ∝ (z + shift)^2 + c``, without squaring a large score.
+
+    numpy computes ``h = hypot(u, sqrt(c))`` and ``h / max(h)``; here ``u``
+    is first divided by ``s = max(max |u|, sqrt(c))``, which cancels in the
+    ratio, so scores up to the dtype's maximum give finite probabilities.
+    """
+    root_c = float(np.sqrt(c))
 
     def build(Z, ops):
         U = ops.add(Z, ops.c(shift)) if shift else Z
-        H = OnnxSqrt(ops.add(ops.mul(U, U), ops.c(c)), op_version=ops.v)
-        R = ops.div(H, ops.rowmax(H))
+        s = OnnxMax(
+            ops.rowmax(OnnxAbs(U, op_version=ops.v)), ops.c(root_c), op_version=ops.v
+        )
+        V = ops.div(U, s)
+        r = ops.div(ops.c(root_c), s)
+        G = OnnxSqrt(ops.add(ops.mul(V, V), ops.mul(r, r)), op_version=ops.v)
+        R = ops.div(G, ops.rowmax(G))
         R2 = ops.mul(R, R)
         return ops.div(R2, ops.rowsum(R2))
 

@@ -173,3 +173,74 @@ def test_import_softreg_does_not_import_onnx():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# --- the normalizer graphs on hostile scores (hypothesis) -------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+from softreg.normalizers._registry import NORMALIZERS as _BY_NAME  # noqa: E402
+
+_SESSIONS = {}
+
+
+def _identity_model_session(name, n_classes):
+    """A session whose probabilities are ``normalizer(Z)`` of its input ``Z``.
+
+    A "fitted" model with ``coef_ = I`` and zero intercepts: the scores are the
+    input exactly (``z * 1 + 0 * ...`` is exact), so the graph's normalizer is
+    compared with numpy's on any score matrix.
+    """
+    key = (name, n_classes)
+    if key not in _SESSIONS:
+        model = SoftmaxRegression(normalizer=name)
+        model.coef_ = np.eye(n_classes)
+        model.intercept_ = np.zeros(n_classes)
+        model.classes_ = np.arange(n_classes)
+        model.normalizer_ = _BY_NAME[name]()
+        model.temperature_ = 1.0
+        model.n_features_in_ = n_classes
+        onx = skl2onnx.to_onnx(
+            model, np.zeros((1, n_classes)), options={"zipmap": False}
+        )
+        _SESSIONS[key] = (
+            model.normalizer_,
+            ort.InferenceSession(
+                onx.SerializeToString(), providers=["CPUExecutionProvider"]
+            ),
+        )
+    return _SESSIONS[key]
+
+
+@st.composite
+def _hostile_scores(draw):
+    n = draw(st.integers(1, 5))
+    k = draw(st.integers(2, 6))
+    scale = draw(st.sampled_from([1e-300, 1e-8, 1.0, 30.0, 1e4, 1e150, 1e300]))
+    Z = draw(arrays(np.float64, (n, k), elements=st.floats(-1, 1))) * scale
+    kind = draw(st.sampled_from(["plain", "ties", "dominant", "equal"]))
+    if kind == "ties":
+        Z[:, 1] = Z[:, 0]
+    elif kind == "dominant":
+        Z[:, draw(st.integers(0, k - 1))] = 1e300
+    elif kind == "equal":
+        Z[:] = Z[:, :1]
+    return Z
+
+
+@pytest.mark.parametrize("name", NORMALIZERS)
+@settings(max_examples=30, deadline=None)
+@given(Z=_hostile_scores())
+def test_graph_equals_numpy_on_hostile_scores(name, Z):
+    normalizer, session = _identity_model_session(name, Z.shape[1])
+    label, proba = session.run(None, {"X": Z})
+    expected = normalizer(Z)
+    assert np.isfinite(proba).all()
+    assert_allclose(proba, expected, rtol=0, atol=1e-12)
+    # Labels agree wherever the top two probabilities are apart by more than
+    # rounding (z = (0, 5e-9) under Spherical ties to the last bit).
+    top2 = np.sort(expected, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-12
+    assert_array_equal(label[clear], expected.argmax(axis=1)[clear])
