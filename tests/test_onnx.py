@@ -186,24 +186,24 @@ from softreg.normalizers._registry import NORMALIZERS as _BY_NAME  # noqa: E402
 _SESSIONS = {}
 
 
-def _identity_model_session(name, n_classes):
+def _identity_model_session(name, n_classes, dtype):
     """A session whose probabilities are ``normalizer(Z)`` of its input ``Z``.
 
     A "fitted" model with ``coef_ = I`` and zero intercepts: the scores are the
     input exactly (``z * 1 + 0 * ...`` is exact), so the graph's normalizer is
     compared with numpy's on any score matrix.
     """
-    key = (name, n_classes)
+    key = (name, n_classes, dtype)
     if key not in _SESSIONS:
         model = SoftmaxRegression(normalizer=name)
-        model.coef_ = np.eye(n_classes)
-        model.intercept_ = np.zeros(n_classes)
+        model.coef_ = np.eye(n_classes, dtype=dtype)
+        model.intercept_ = np.zeros(n_classes, dtype=dtype)
         model.classes_ = np.arange(n_classes)
         model.normalizer_ = _BY_NAME[name]()
         model.temperature_ = 1.0
         model.n_features_in_ = n_classes
         onx = skl2onnx.to_onnx(
-            model, np.zeros((1, n_classes)), options={"zipmap": False}
+            model, np.zeros((1, n_classes), dtype=dtype), options={"zipmap": False}
         )
         _SESSIONS[key] = (
             model.normalizer_,
@@ -215,16 +215,16 @@ def _identity_model_session(name, n_classes):
 
 
 @st.composite
-def _hostile_scores(draw):
+def _hostile_scores(draw, top=1e300):
     n = draw(st.integers(1, 5))
     k = draw(st.integers(2, 6))
     scale = draw(st.sampled_from([1e-300, 1e-8, 1.0, 30.0, 1e4, 1e150, 1e300]))
-    Z = draw(arrays(np.float64, (n, k), elements=st.floats(-1, 1))) * scale
+    Z = draw(arrays(np.float64, (n, k), elements=st.floats(-1, 1))) * min(scale, top)
     kind = draw(st.sampled_from(["plain", "ties", "dominant", "equal"]))
     if kind == "ties":
         Z[:, 1] = Z[:, 0]
     elif kind == "dominant":
-        Z[:, draw(st.integers(0, k - 1))] = 1e300
+        Z[:, draw(st.integers(0, k - 1))] = top
     elif kind == "equal":
         Z[:] = Z[:, :1]
     return Z
@@ -234,13 +234,25 @@ def _hostile_scores(draw):
 @settings(max_examples=30, deadline=None)
 @given(Z=_hostile_scores())
 def test_graph_equals_numpy_on_hostile_scores(name, Z):
-    normalizer, session = _identity_model_session(name, Z.shape[1])
+    _check_graph(name, Z, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", NORMALIZERS)
+@settings(max_examples=20, deadline=None)
+@given(Z=_hostile_scores(top=1e30))
+def test_float32_graph_equals_numpy_on_hostile_scores(name, Z):
+    _check_graph(name, Z.astype(np.float32), atol=1e-5)
+
+
+def _check_graph(name, Z, atol):
+    normalizer, session = _identity_model_session(name, Z.shape[1], Z.dtype)
     label, proba = session.run(None, {"X": Z})
     expected = normalizer(Z)
+    assert proba.dtype == Z.dtype
     assert np.isfinite(proba).all()
-    assert_allclose(proba, expected, rtol=0, atol=1e-12)
+    assert_allclose(proba, expected, rtol=0, atol=atol)
     # Labels agree wherever the top two probabilities are apart by more than
     # rounding (z = (0, 5e-9) under Spherical ties to the last bit).
     top2 = np.sort(expected, axis=1)[:, -2:]
-    clear = top2[:, 1] - top2[:, 0] > 1e-12
+    clear = top2[:, 1] - top2[:, 0] > atol
     assert_array_equal(label[clear], expected.argmax(axis=1)[clear])
