@@ -280,16 +280,21 @@ class _SharedBlasLimit:
         # shared pool and silently ignores the others; the last call to
         # leave may run in any thread, so it takes control for the change
         # and gives it back. The lock serialises softreg's own changes.
-        owner = getattr(threadpoolctl, "OpenBLASController", None)
-        if owner is not None:
-            owner.clear_controlling_thread(force=True)
+        # (threadpoolctl < 3.6 has no controlling thread and no such method.)
+        release = getattr(
+            getattr(threadpoolctl, "OpenBLASController", None),
+            "clear_controlling_thread",
+            None,
+        )
+        if release is not None:
+            release(force=True)
         try:
             for lib, n in zip(self._blas_libs(), counts, strict=True):
                 if n is not None:
                     lib.set_num_threads(n)
         finally:
-            if owner is not None:
-                owner.clear_controlling_thread(force=True)
+            if release is not None:
+                release(force=True)
 
     def __enter__(self):
         with self._lock:

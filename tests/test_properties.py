@@ -42,7 +42,10 @@ SPARSE = (Sparsemax, Entmax15)
 FAST = settings(
     max_examples=int(os.environ.get("SOFTREG_HYPOTHESIS_EXAMPLES", 40)), deadline=None
 )
-SLOW = settings(max_examples=8, deadline=None)
+SLOW = settings(
+    max_examples=max(8, int(os.environ.get("SOFTREG_HYPOTHESIS_EXAMPLES", 40)) // 5),
+    deadline=None,
+)
 
 
 @st.composite
