@@ -280,7 +280,7 @@ class _SharedBlasLimit:
         # shared pool and silently ignores the others; the last call to
         # leave may run in any thread, so it takes control for the change
         # and gives it back. The lock serialises softreg's own changes.
-        # (threadpoolctl < 3.6 has no controlling thread and no such method.)
+        # (Older threadpoolctl versions have no controlling thread.)
         release = getattr(
             getattr(threadpoolctl, "OpenBLASController", None),
             "clear_controlling_thread",
