@@ -365,6 +365,10 @@ def single_threaded_blas():
     return _BLAS_LIMIT
 
 
+# The name softreg._dask uses for the same shared limit.
+_blas_limit = single_threaded_blas
+
+
 def _in_worker(func):
     def run(task):
         _WORKER.active = True
@@ -449,3 +453,141 @@ class BlockRunner:
             finally:
                 self._stack = None
                 self._pool = None
+
+
+def add_parts(a, b):
+    """Entry-wise sum of two results of a per-chunk function, in float64.
+
+    A per-chunk function returns a tuple of numbers and arrays (a loss, a
+    gradient block, ...); reductions over chunks combine them with this,
+    always in the same order, so sums are deterministic.
+    """
+    return tuple(np.add(x, y, dtype=np.float64) for x, y in zip(a, b, strict=True))
+
+
+class Chunk:
+    """Consecutive row blocks of one data set: the unit of work of one task.
+
+    A per-chunk function (see :class:`softreg._objective.ChunkKernel`) reads
+    its blocks by iterating over it and accumulates into :meth:`zeros`.
+
+    Parameters
+    ----------
+    X : {ndarray, csr_matrix} of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        Encoded labels.
+    sample_weight : ndarray of shape (n_samples,)
+    slices : list of slice
+        The row blocks of ``X`` that belong to this chunk.
+    """
+
+    def __init__(self, X, y, sample_weight, slices):
+        self.X = X
+        self.y = y
+        self.sample_weight = sample_weight
+        self.slices = slices
+        self.blocks = [row_block(X, sl) for sl in slices]
+        self._buffer = None
+
+    @classmethod
+    def whole(cls, X, y, sample_weight, n_classes, block_rows=None):
+        """All rows of ``X`` as one chunk, cut into cache-sized blocks."""
+        return cls(X, y, sample_weight, plan_blocks(X, n_classes, block_rows))
+
+    def __iter__(self):
+        """``(X_b, y_b, s_b)`` for every block, in row order."""
+        for sl, Xb in zip(self.slices, self.blocks, strict=True):
+            yield Xb, self.y[sl], self.sample_weight[sl]
+
+    def zeros(self, shape, dtype):
+        """A zeroed accumulator, reused from the previous pass when it fits.
+
+        In memory a chunk lives as long as the fit, so its gradient buffer
+        is allocated once rather than once per pass.
+        """
+        if (
+            self._buffer is None
+            or self._buffer.shape != shape
+            or self._buffer.dtype != dtype
+        ):
+            self._buffer = np.zeros(shape, dtype=dtype)
+        else:
+            self._buffer.fill(0)
+        return self._buffer
+
+
+class InMemoryRows:
+    """Training data held in this process, evaluated on a thread pool.
+
+    The rows are cut into cache-sized blocks grouped into chunks, one thread
+    task each (:func:`chunk_ranges`); :meth:`map_reduce` applies a per-chunk
+    function to every chunk and sums the results in chunk order. This is one
+    of the two places the objective's passes run; the other is
+    :class:`softreg._dask.DaskRows`, with the same methods.
+
+    Parameters
+    ----------
+    X : {ndarray, csr_matrix} of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        Encoded labels.
+    sample_weight : ndarray of shape (n_samples,)
+        Per-sample weights with the class weights folded in.
+    n_classes : int
+    runner : BlockRunner, default=None
+        Serial when None.
+    block_rows : int, default=None
+        Rows per block; by default sized by :func:`plan_blocks`.
+    """
+
+    def __init__(self, X, y, sample_weight, n_classes, runner=None, block_rows=None):
+        self.X = X
+        self.runner = runner if runner is not None else BlockRunner(1)
+        self.n_samples, self.n_features = X.shape
+        self.dtype = X.dtype
+        sw = np.asarray(sample_weight)
+        self.sw_sum = float(np.sum(sw, dtype=np.float64))
+        # Equal weights (the usual case) are applied once to each chunk's
+        # sums rather than to every row.
+        self.uniform_weight = (
+            float(sw.flat[0]) if sw.size and np.all(sw == sw.flat[0]) else None
+        )
+        self.slices = plan_blocks(X, n_classes, block_rows)
+        buffer_bytes = self.n_features * n_classes * self.dtype.itemsize
+        ranges = chunk_ranges(
+            len(self.slices),
+            self.runner.n_threads,
+            max_chunks=_CHUNK_BUFFER_BYTES // max(1, buffer_bytes),
+        )
+        self.chunks = [Chunk(X, y, sw, self.slices[a:b]) for a, b in ranges]
+        self.n_passes = 0
+
+    @property
+    def blocks(self):
+        return [block for chunk in self.chunks for block in chunk.blocks]
+
+    def running(self):
+        """Context in which :meth:`map_reduce` may use the thread pool."""
+        return self.runner.running()
+
+    def map_reduce(self, func, *args):
+        """``func(chunk, *args)`` summed over the chunks, in chunk order."""
+        self.n_passes += 1
+        parts = self.runner.map(lambda chunk: func(chunk, *args), self.chunks)
+        return functools.reduce(add_parts, parts)
+
+    def feature_moments(self, kernel):
+        """Weighted column means and mean squares (one pass)."""
+        m, q = self.map_reduce(kernel.moments)
+        return m / self.sw_sum, q / self.sw_sum
+
+    def memory_estimate(self, n_params, n_score_columns):
+        """Bytes allocated per pass beyond ``X``: buffers and block temporaries."""
+        item = self.dtype.itemsize
+        rows = max((sl.stop - sl.start for sl in self.slices), default=0)
+        # Per chunk its gradient accumulator; per running block the scores,
+        # targets and about six normalizer temporaries.
+        n_threads = min(self.runner.n_threads, len(self.chunks))
+        per_block = rows * n_score_columns * item * 8
+        if sp.issparse(self.X):
+            per_block += rows and (self.X.nnz // max(1, len(self.slices))) * item
+        return int(len(self.chunks) * n_params * item + n_threads * per_block)

@@ -1,11 +1,12 @@
 """SoftmaxRegression: validation, classes, and the wiring of the layers."""
 
+import functools
+import sys
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import StratifiedKFold, check_cv
-from sklearn.preprocessing import LabelEncoder
+from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -18,12 +19,19 @@ from sklearn.utils.validation import (
 )
 
 from ._blocks import BlockRunner
-from ._objective import LinearObjective, linear_scores, map_score_blocks
+from ._data import InMemoryFitData
+from ._objective import LinearObjective, map_score_blocks
 from ._robust import check_fit_memory, guarded_fit, native_input, native_labels
 from ._solvers import SOLVERS
-from ._temperature import fit_temperature
+from ._temperature import minimize_temperature
 from .normalizers._base import REQUIRED_METHODS, optional
 from .normalizers._registry import NORMALIZERS, resolve_normalizer
+
+
+def _is_dask(obj):
+    """Whether ``obj`` is a Dask collection, without importing Dask."""
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(obj)
 
 
 def _offers_decision(estimator):
@@ -135,6 +143,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         or the cross-validated value when ``temperature="auto"``.
     n_iter_ : int
         Number of solver iterations of the final fit.
+    n_passes_ : int
+        Number of passes over the training data in ``fit``: every
+        loss-and-gradient evaluation and Hessian-vector product, those of
+        the fold models of ``temperature="auto"``, and on Dask input the
+        first pass that collects the classes and statistics. On a cluster,
+        passes are what a fit costs.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -161,6 +175,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     **Dtypes and layout.** float32 input stays float32: the scores,
     ``coef_``, ``intercept_`` and ``predict_proba`` are float32. CSC input
     is converted to CSR once, since the objective works on row blocks.
+
+    **Dask.** ``fit``, the predict methods and ``score`` accept Dask arrays
+    and dataframes (install ``softreg[dask]``): every pass over the data is
+    one task per row chunk plus a tree reduction of small results, and
+    predictions are lazy Dask arrays with the input's row chunks. The
+    fitted attributes are NumPy arrays either way.
 
     Examples
     --------
@@ -244,9 +264,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 is kept as float32.
+            Training data; float32 is kept as float32. A Dask array or
+            dataframe is fitted where it lives, one task per row chunk and
+            pass (see the user guide's "Beyond one machine" page).
         y : array-like of shape (n_samples,)
-            Class labels (at least two distinct classes).
+            Class labels (at least two distinct classes); a Dask array or
+            series with Dask ``X``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; integer weights are equivalent to
             repeating rows.
@@ -256,89 +279,117 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self : SoftmaxRegression
             The fitted estimator.
         """
-        X, y = validate_data(
-            self,
-            native_input(X),
-            native_labels(y),
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-        )
-        check_classification_targets(y)
-        encoder = LabelEncoder()
-        y_enc = encoder.fit_transform(y)
-        classes = encoder.classes_
+        memory_view = None  # the array whose fit is sized before allocating
+        if any(map(_is_dask, (X, y, sample_weight))):
+            # Imported here: only users with Dask collections pay for Dask.
+            from ._dask import DaskFitData, validation_view
+
+            validate_data(self, validation_view(X), skip_check_array=True)
+            data = DaskFitData(X, y, sample_weight)
+            check_classification_targets(data.classes)
+        else:
+            X, y = validate_data(
+                self,
+                native_input(X),
+                native_labels(y),
+                accept_sparse="csr",
+                dtype=[np.float64, np.float32],
+            )
+            check_classification_targets(y)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
+            data = InMemoryFitData(X, y, sample_weight, self._runner)
+            memory_view = X
+        classes = data.classes
         if classes.size < 2:
             raise ValueError(
                 "SoftmaxRegression needs samples of at least 2 classes in the "
                 f"data, but the data contains only one class: {classes[0]!r}"
             )
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-        )
-        if self.class_weight == "balanced":
-            per_class = np.bincount(
-                y_enc, weights=sample_weight, minlength=classes.size
-            )
-            if not np.all(per_class > 0):
-                raise ValueError(
-                    "class_weight='balanced' needs a positive total sample weight "
-                    f"in every class; classes {classes[per_class <= 0].tolist()} "
-                    "have none."
-                )
-        if self.class_weight is not None:
-            class_weight = compute_class_weight(
-                self.class_weight, classes=classes, y=y, sample_weight=sample_weight
-            )
-            sample_weight = sample_weight * class_weight[y_enc].astype(X.dtype)
-        if not np.sum(sample_weight, dtype=np.float64) > 0:
+        class_weight = self._class_weight(classes, data.class_totals)
+        if not class_weight @ data.class_totals > 0:
             raise ValueError(
                 "The sample weights (times the class weights) sum to zero: "
                 "there is nothing to fit."
             )
 
-        check_fit_memory(
-            X,
-            classes.size,
-            fit_intercept=self.fit_intercept,
-            n_threads=self._runner().n_threads,
-            out_of_fold=self.temperature == "auto",
-        )
+        if memory_view is not None:
+            # Before the starting parameters or the out-of-fold scores exist.
+            check_fit_memory(
+                memory_view,
+                classes.size,
+                fit_intercept=self.fit_intercept,
+                n_threads=self._runner().n_threads,
+                out_of_fold=self.temperature == "auto",
+            )
         self.classes_ = classes
         self.normalizer_ = resolve_normalizer(self.normalizer)
         if self.temperature == "auto":
             # Temperature is post-hoc (Guo et al. 2017): the model is trained at
             # T=1 and T is then fitted to out-of-fold scores.
-            self.temperature_ = self._cross_validated_temperature(
-                X, y_enc, sample_weight
+            self.temperature_ = minimize_temperature(
+                data.out_of_fold_terms(self, class_weight, self._folds())
             )
             train_temperature = 1.0
         else:
             self.temperature_ = train_temperature = float(self.temperature)
+        rows = data.rows(class_weight)
         coef, intercept, self.n_iter_ = self._solve(
-            X, y_enc, classes.size, sample_weight, train_temperature, self.warm_start
+            rows, classes.size, train_temperature, self.warm_start
         )
-        self.coef_ = coef.astype(X.dtype)
-        self.intercept_ = intercept.astype(X.dtype)
+        self.n_passes_ = data.n_passes + rows.n_passes
+        self.coef_ = coef.astype(data.dtype)
+        self.intercept_ = intercept.astype(data.dtype)
         return self
 
-    def _solve(self, X, y_enc, n_classes, sample_weight, temperature, warm_start):
-        """Minimise the objective; return centred ``coef``, ``intercept``, n_iter."""
+    def _class_weight(self, classes, class_totals):
+        """Weight of each class from ``class_weight`` and the classes' totals."""
+        if self.class_weight is None:
+            return np.ones(classes.size)
+        if self.class_weight == "balanced" and not np.all(class_totals > 0):
+            raise ValueError(
+                "class_weight='balanced' needs a positive total sample weight "
+                f"in every class; classes {classes[class_totals <= 0].tolist()} "
+                "have none."
+            )
+        # One sample per class weighted by the class's total gives the same
+        # "balanced" weights as all samples, without needing them here.
+        return compute_class_weight(
+            self.class_weight, classes=classes, y=classes, sample_weight=class_totals
+        )
+
+    def _folds(self):
+        """The splitter of ``temperature="auto"``: shuffled stratified for an int."""
+        if isinstance(self.cv, Integral):
+            return StratifiedKFold(
+                self.cv,
+                shuffle=True,
+                random_state=check_random_state(self.random_state).randint(
+                    np.iinfo(np.int32).max
+                ),
+            )
+        return self.cv
+
+    def _solve(self, rows, n_classes, temperature, warm_start):
+        """Minimise the objective; return centred ``coef``, ``intercept``, n_iter.
+
+        ``rows`` is the data the objective's passes run over, in memory
+        (:class:`~softreg._blocks.InMemoryRows`) or in Dask
+        (:class:`~softreg._dask.DaskRows`).
+        """
         normalizer = self.normalizer_
-        n_features = X.shape[1]
-        runner = self._runner()
-        objective = LinearObjective(
-            X,
-            y_enc,
+        n_features = rows.n_features
+        objective = LinearObjective.over(
+            rows,
             n_classes,
             normalizer,
-            sample_weight,
             C=self.C,
             fit_intercept=self.fit_intercept,
             temperature=temperature,
-            runner=runner,
         )
         w0 = self._initial_params(normalizer, n_classes, n_features, warm_start)
-        with runner.running():
+        with objective.running():
             w, n_iter = SOLVERS[self.solver](
                 objective,
                 w0,
@@ -357,31 +408,6 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             coef = coef - coef.mean(axis=0)
         return np.ascontiguousarray(coef), intercept, n_iter
 
-    def _cross_validated_temperature(self, X, y_enc, sample_weight):
-        """T minimising the weighted loss of out-of-fold scores divided by T."""
-        if isinstance(self.cv, Integral):
-            cv = StratifiedKFold(
-                self.cv,
-                shuffle=True,
-                random_state=check_random_state(self.random_state).randint(
-                    np.iinfo(np.int32).max
-                ),
-            )
-        else:
-            cv = check_cv(self.cv, y_enc, classifier=True)
-        n_classes = self.classes_.size
-        scores = np.zeros((X.shape[0], n_classes), dtype=X.dtype)
-        for train, test in cv.split(X, y_enc):
-            # Every fold model keeps all classes: a class absent from a training
-            # fold simply gets no samples, which the objective handles.
-            coef, intercept, _ = self._solve(
-                X[train], y_enc[train], n_classes, sample_weight[train], 1.0, False
-            )
-            scores[test] = linear_scores(
-                X[test], coef.T.astype(X.dtype), intercept.astype(X.dtype), 1.0
-            )
-        return fit_temperature(self.normalizer_, scores, y_enc, sample_weight)
-
     def _initial_params(self, normalizer, n_classes, n_features, warm_start):
         n_rows = n_features + int(self.fit_intercept)
         if (
@@ -397,9 +423,29 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             return rng.normal(scale=scale, size=n_rows * n_classes)
         return np.zeros(n_rows * n_classes)
 
-    def _map_scores(self, X, func):
-        """Apply ``func`` to the score blocks of ``X``; rows stay in order."""
+    def _map_scores(self, X, method):
+        """Apply the normalizer's ``method`` to the score blocks of ``X``.
+
+        Rows stay in order. ``method`` is ``"__call__"`` (probabilities),
+        ``"log_proba"`` or ``"decision"``.
+
+        A Dask collection gives a lazy Dask array with the row chunks of
+        ``X``, evaluated chunk by chunk by the same block code.
+        """
         check_is_fitted(self)
+        func = optional(self.normalizer_, method)
+        if _is_dask(X):
+            from ._dask import map_scores, validation_view
+
+            validate_data(self, validation_view(X), reset=False, skip_check_array=True)
+            return map_scores(
+                X,
+                self.coef_.T,
+                self.intercept_,
+                func,
+                1.0 / self.temperature_,
+                self.classes_.size,
+            )
         # The NaN/inf test is fused into the threaded blocks (check_finite
         # below) instead of a separate single-threaded pass over X.
         X = validate_data(
@@ -438,7 +484,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             two classes, the score of ``classes_[1]`` minus that of
             ``classes_[0]``.
         """
-        D = self._map_scores(X, lambda Z: optional(self.normalizer_, "decision")(Z))
+        D = self._map_scores(X, "decision")
         return D[:, 1] - D[:, 0] if D.shape[1] == 2 else D
 
     def predict_proba(self, X):
@@ -454,7 +500,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Rows on the simplex, columns in the order of ``classes_``.
         """
-        return self._map_scores(X, lambda Z: self.normalizer_(Z))
+        return self._map_scores(X, "__call__")
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities, computed stably.
@@ -469,7 +515,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes)
             ``-inf`` only where a normalizer gives an exact zero.
         """
-        return self._map_scores(X, lambda Z: optional(self.normalizer_, "log_proba")(Z))
+        return self._map_scores(X, "log_proba")
 
     def predict(self, X):
         """Class labels: the argmax of :meth:`predict_proba`.
@@ -485,4 +531,34 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             Predicted class labels.
         """
         indices = self.predict_proba(X).argmax(axis=1)
+        if _is_dask(indices):
+            return indices.map_blocks(
+                functools.partial(np.take, self.classes_), dtype=self.classes_.dtype
+            )
         return self.classes_[indices]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on ``X`` against ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Test samples; a Dask collection is scored chunk by chunk on the
+            workers, without gathering the predictions.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Weighted fraction of correctly classified samples.
+        """
+        if _is_dask(X):
+            from ._dask import score, validation_view
+
+            check_is_fitted(self)
+            validate_data(self, validation_view(X), reset=False, skip_check_array=True)
+            return score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight)

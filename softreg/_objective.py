@@ -25,10 +25,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import assert_all_finite
 
-from . import _blocks
 from ._blocks import (
     BlockRunner,
     CSRBlock,
+    InMemoryRows,
     add_rmatmul,
     chunk_ranges,
     plan_blocks,
@@ -169,6 +169,111 @@ def map_score_blocks(
     return out
 
 
+class ChunkKernel:
+    """The per-chunk work of one pass: the math, without the data.
+
+    Each method takes a :class:`softreg._blocks.Chunk` (an iterable of row
+    blocks ``(X_b, y_b, s_b)``) and returns a tuple of sums that
+    :func:`softreg._blocks.add_parts` adds over chunks. The kernel holds only
+    small things (the normalizer, the class count, the temperature and the
+    weight scaling), so that it can be shipped to other processes (Dask
+    workers) with the parameters at every pass, while the data stay where
+    they are.
+
+    Parameters
+    ----------
+    normalizer : object
+        Has ``loss_gradient(Y, Z)``; :meth:`hessp` also needs
+        ``hessp(Z, V, Y=None)``.
+    n_classes : int
+    inv_temperature : float
+    sw_sum : float
+        ``S``, the sum of the sample weights over the whole data set.
+    uniform_weight : float or None
+        The common sample weight when all are equal, else None.
+    """
+
+    def __init__(self, normalizer, n_classes, inv_temperature, sw_sum, uniform_weight):
+        self.normalizer = normalizer
+        self.n_classes = n_classes
+        self.inv_temperature = inv_temperature
+        # s_i / S times the chain-rule factor 1/T of z = (W x + b) / T.
+        self.scale = inv_temperature / sw_sum
+        self.uniform_weight = uniform_weight
+
+    def _row_scale(self, s, dtype):
+        return np.asarray(s * self.scale, dtype=dtype)[:, None]
+
+    def _finish(self, G, gb):
+        # With equal weights the scaling is one number, applied to the sums.
+        if self.uniform_weight is not None:
+            G *= self.uniform_weight * self.scale
+            gb *= self.uniform_weight * self.scale
+
+    def loss_gradient(self, chunk, Wt, b):
+        """``(sum_i s_i loss_i, X^T R, column sums of R)`` over the chunk."""
+        G = chunk.zeros(Wt.shape, Wt.dtype)
+        gb = np.zeros(self.n_classes)
+        loss = 0.0
+        for Xb, yb, sb in chunk:
+            Z = linear_scores(Xb, Wt, b, self.inv_temperature)
+            Y = one_hot_columns(yb, self.n_classes, Z.dtype)
+            block_loss, R = self.normalizer.loss_gradient(Y, Z)
+            if self.uniform_weight is None:
+                loss += float(
+                    np.dot(
+                        sb.astype(np.float64, copy=False),
+                        block_loss.astype(np.float64, copy=False),
+                    )
+                )
+                R *= self._row_scale(sb, R.dtype)
+            else:
+                loss += float(block_loss.sum(dtype=np.float64))
+            add_rmatmul(Xb, R, G)
+            gb += R.sum(axis=0, dtype=np.float64)
+        if self.uniform_weight is not None:
+            loss *= self.uniform_weight
+        self._finish(G, gb)
+        return loss, G, gb
+
+    def hessp(self, chunk, WVt, bv):
+        """``(0, X^T H V, column sums of H V)``: the data part of a Hessian product.
+
+        ``WVt`` holds the parameters and the direction side by side, so one
+        product gives both score matrices.
+        """
+        K = self.n_classes
+        G = chunk.zeros((WVt.shape[0], K), WVt.dtype)
+        gb = np.zeros(K)
+        for Xb, yb, sb in chunk:
+            ZV = linear_scores(Xb, WVt, bv, self.inv_temperature)
+            # The protocol passes the targets: a log-loss's Hessian generally
+            # depends on them (softmax's does not).
+            Y = one_hot_columns(yb, K, ZV.dtype)
+            HV = self.normalizer.hessp(ZV[:, :K], ZV[:, K:], Y=Y)
+            # V already carries one 1/T; the chain rule back to W adds the other.
+            if self.uniform_weight is None:
+                HV *= self._row_scale(sb, HV.dtype)
+            add_rmatmul(Xb, HV, G)
+            gb += HV.sum(axis=0, dtype=np.float64)
+        self._finish(G, gb)
+        return 0.0, G, gb
+
+    def moments(self, chunk):
+        """Weighted column sums ``sum_i s_i x_i`` and ``sum_i s_i x_i^2``."""
+        n_features = chunk.X.shape[1]
+        m = np.zeros(n_features)
+        q = np.zeros(n_features)
+        for Xb, _, s in chunk:
+            if isinstance(Xb, CSRBlock):
+                m += _sparse_tdot(Xb, s)
+                q += Xb.squared().T @ s
+            else:
+                m += s @ Xb
+                q += s @ np.square(Xb)
+        return m, q
+
+
 class LinearObjective:
     """Loss, gradient and Hessian products of the penalised objective.
 
@@ -198,11 +303,13 @@ class LinearObjective:
 
     Notes
     -----
-    The blocks are grouped into consecutive chunks (one thread-pool task
-    each); each chunk accumulates its own gradient, and the chunk results are
-    added in chunk order. The chunking depends only on the data's shape and
-    the runner's thread count, so for a given ``n_jobs`` the result is the
-    same bit for bit on every run.
+    Every pass is ``rows.map_reduce(kernel_method, params)``: the
+    :class:`ChunkKernel` does the per-chunk math and the rows object decides
+    where it runs, on this process's threads (:class:`InMemoryRows`, built
+    from ``X, y, sample_weight`` by this constructor) or as Dask tasks
+    (:class:`softreg._dask.DaskRows`, see :meth:`over`). Chunk results are
+    added in a fixed order, so for given data and ``n_jobs`` the result is
+    the same bit for bit on every run.
 
     Examples
     --------
@@ -230,43 +337,49 @@ class LinearObjective:
         runner=None,
         block_rows=None,
     ):
+        rows = InMemoryRows(X, y, sample_weight, n_classes, runner, block_rows)
+        self._setup(rows, n_classes, normalizer, C, fit_intercept, temperature)
         self.X = X
-        self.y = y
+
+    @classmethod
+    def over(cls, rows, n_classes, normalizer, C, fit_intercept, temperature=1.0):
+        """The objective over any rows object (in memory or Dask).
+
+        ``rows`` provides ``n_samples``, ``n_features``, ``dtype``,
+        ``sw_sum``, ``uniform_weight``, ``map_reduce(func, *args)``,
+        ``feature_moments(kernel)`` and ``memory_estimate(n_params,
+        n_score_columns)``.
+        """
+        self = cls.__new__(cls)
+        self._setup(rows, n_classes, normalizer, C, fit_intercept, temperature)
+        return self
+
+    def _setup(self, rows, n_classes, normalizer, C, fit_intercept, temperature):
+        self.rows = rows
         self.n_classes = n_classes
         self.normalizer = normalizer
-        self.sample_weight = sample_weight
         self.fit_intercept = fit_intercept
         self.inv_temperature = 1.0 / temperature
-        self.runner = runner if runner is not None else BlockRunner(1)
-        self.n_features = X.shape[1]
-        self.dtype = X.dtype
-        self.sw_sum = float(np.sum(sample_weight, dtype=np.float64))
+        self.n_samples = rows.n_samples
+        self.n_features = rows.n_features
+        self.dtype = rows.dtype
+        self.sw_sum = rows.sw_sum
         self.l2 = 0.0 if np.isinf(C) else 1.0 / (C * self.sw_sum)
-        self.slices = plan_blocks(X, n_classes, block_rows)
-        self.blocks = [row_block(X, sl) for sl in self.slices]
-        buffer_bytes = self.n_features * n_classes * self.dtype.itemsize
-        self.chunks = chunk_ranges(
-            len(self.slices),
-            self.runner.n_threads,
-            max_chunks=_blocks._CHUNK_BUFFER_BYTES // max(1, buffer_bytes),
+        self.kernel = ChunkKernel(
+            normalizer,
+            n_classes,
+            self.inv_temperature,
+            self.sw_sum,
+            rows.uniform_weight,
         )
-        # s_i / S times the chain-rule factor 1/T of z = (W x + b) / T. With
-        # equal weights (the usual case) that is one number, applied to each
-        # chunk's sums instead of to every row of every block.
-        scale = self.inv_temperature / self.sw_sum
-        sw = np.asarray(sample_weight)
-        if sw.size and np.all(sw == sw.flat[0]):
-            self._row_scale = None
-            self._weight = float(sw.flat[0])
-        else:
-            self._row_scale = np.asarray(sw * scale, dtype=self.dtype)
-            self._weight = None
-        self._scale = scale
-        self._buffers = None
 
     @property
     def n_params(self):
         return (self.n_features + int(self.fit_intercept)) * self.n_classes
+
+    def running(self):
+        """Context manager inside which passes may run in parallel."""
+        return self.rows.running()
 
     def memory_estimate(self, extra_classes=0):
         """Bytes this objective allocates per evaluation, beyond ``X`` itself.
@@ -280,79 +393,26 @@ class LinearObjective:
         -------
         n_bytes : int
         """
-        item = self.dtype.itemsize
+        # The data's buffers, then the float64 reduction and the parameter
+        # copies in X's dtype.
         k = self.n_classes + extra_classes
-        rows = max((sl.stop - sl.start for sl in self.slices), default=0)
-        # Per chunk: its gradient accumulator; per running block: scores, the
-        # one-hot targets and about six normalizer temporaries; then the
-        # float64 reduction and the parameter copies in X's dtype.
-        n_threads = min(self.runner.n_threads, len(self.chunks))
-        per_block = rows * k * item * 8
-        if sp.issparse(self.X):
-            per_block += rows and (self.X.nnz // max(1, len(self.slices))) * item
-        return int(
-            len(self.chunks) * self.n_params * item
-            + n_threads * per_block
-            + 4 * self.n_params * 8
-            + self.X.shape[0] * item
-        )
-
-    def _gradient_buffer(self, c):
-        if self._buffers is None:
-            self._buffers = [None] * len(self.chunks)
-        if self._buffers[c] is None:
-            self._buffers[c] = np.empty(
-                (self.n_features, self.n_classes), dtype=self.dtype
-            )
-        G = self._buffers[c]
-        G.fill(0)
-        return G
+        return self.rows.memory_estimate(self.n_params, k) + 4 * self.n_params * 8
 
     def _params(self, w):
         """``(W^T, b)`` in X's dtype, contiguous, for the block products."""
         Wt, b = unpack(np.asarray(w, dtype=self.dtype), self.n_features, self.n_classes)
         return np.ascontiguousarray(Wt), b
 
-    def _reduce(self, parts, w64):
-        """Sum the chunks' ``(loss, G, gb)`` in chunk order and add the penalty."""
-        loss = 0.0
+    def _gradient(self, G, gb, w64):
+        """The flat float64 gradient from the summed data part, plus the penalty."""
         grad = np.zeros((self.n_params // self.n_classes, self.n_classes))
-        for part_loss, G, gb in parts:
-            loss += part_loss
-            grad[: self.n_features] += G
-            if self.fit_intercept:
-                grad[self.n_features] += gb
+        grad[: self.n_features] = G
+        if self.fit_intercept:
+            grad[self.n_features] = gb
         if self.l2:
             Wt64, _ = unpack(w64, self.n_features, self.n_classes)
             grad[: self.n_features] += self.l2 * Wt64
-        return loss, grad
-
-    def _chunk_loss_gradient(self, c, Wt, b):
-        G = self._gradient_buffer(c)
-        gb = np.zeros(self.n_classes)
-        loss = 0.0
-        for i in range(*self.chunks[c]):
-            sl, Xb = self.slices[i], self.blocks[i]
-            Z = linear_scores(Xb, Wt, b, self.inv_temperature)
-            Y = one_hot_columns(self.y[sl], self.n_classes, Z.dtype)
-            block_loss, R = self.normalizer.loss_gradient(Y, Z)
-            if self._row_scale is None:
-                loss += float(block_loss.sum(dtype=np.float64))
-            else:
-                loss += float(
-                    np.dot(
-                        self.sample_weight[sl].astype(np.float64, copy=False),
-                        block_loss.astype(np.float64, copy=False),
-                    )
-                )
-                R *= self._row_scale[sl, None]
-            add_rmatmul(Xb, R, G)
-            gb += R.sum(axis=0, dtype=np.float64)
-        if self._row_scale is None:
-            loss *= self._weight
-            G *= self._weight * self._scale
-            gb *= self._weight * self._scale
-        return loss, G, gb
+        return grad.ravel()
 
     def loss_gradient(self, w):
         """Objective value and gradient at the flat parameter vector ``w``.
@@ -368,38 +428,13 @@ class LinearObjective:
         """
         w = np.asarray(w, dtype=np.float64)
         Wt, b = self._params(w)
-        parts = self.runner.map(
-            lambda c: self._chunk_loss_gradient(c, Wt, b), range(len(self.chunks))
-        )
-        loss, grad = self._reduce(parts, w)
-        loss /= self.sw_sum
+        loss, G, gb = self.rows.map_reduce(self.kernel.loss_gradient, Wt, b)
+        grad = self._gradient(G, gb, w)
+        loss = float(loss) / self.sw_sum
         if self.l2:
             Wt64, _ = unpack(w, self.n_features, self.n_classes)
             loss += 0.5 * self.l2 * float(np.vdot(Wt64, Wt64))
-        return loss, grad.ravel()
-
-    def _chunk_hessp(self, c, WVt, bv):
-        K = self.n_classes
-        G = self._gradient_buffer(c)
-        gb = np.zeros(K)
-        for i in range(*self.chunks[c]):
-            sl, Xb = self.slices[i], self.blocks[i]
-            # The scores and the direction's scores in one product: one read
-            # of the block for both.
-            ZV = linear_scores(Xb, WVt, bv, self.inv_temperature)
-            # The protocol passes the targets: a log-loss's Hessian generally
-            # depends on them (softmax's does not).
-            Y = one_hot_columns(self.y[sl], K, ZV.dtype)
-            HV = self.normalizer.hessp(ZV[:, :K], ZV[:, K:], Y=Y)
-            # V already carries one 1/T; the chain rule back to W adds the other.
-            if self._row_scale is not None:
-                HV *= self._row_scale[sl, None]
-            add_rmatmul(Xb, HV, G)
-            gb += HV.sum(axis=0, dtype=np.float64)
-        if self._row_scale is None:
-            G *= self._weight * self._scale
-            gb *= self._weight * self._scale
-        return 0.0, G, gb
+        return loss, grad
 
     def hessp(self, w, v):
         """Product of the objective's Hessian at ``w`` with the vector ``v``.
@@ -425,25 +460,8 @@ class LinearObjective:
         Vt, d = self._params(v)
         WVt = np.hstack([Wt, Vt])
         bv = None if b is None else np.concatenate([b, d])
-        parts = self.runner.map(
-            lambda c: self._chunk_hessp(c, WVt, bv), range(len(self.chunks))
-        )
-        _, hv = self._reduce(parts, v)
-        return hv.ravel()
-
-    def _chunk_moments(self, c):
-        m = np.zeros(self.n_features)
-        q = np.zeros(self.n_features)
-        for i in range(*self.chunks[c]):
-            sl, Xb = self.slices[i], self.blocks[i]
-            s = self.sample_weight[sl]
-            if sp.issparse(self.X):
-                m += _sparse_tdot(Xb, s)
-                q += Xb.squared().T @ s
-            else:
-                m += s @ Xb
-                q += s @ np.square(Xb)
-        return m, q
+        _, G, gb = self.rows.map_reduce(self.kernel.hessp, WVt, bv)
+        return self._gradient(G, gb, v)
 
     def feature_moments(self):
         """Weighted mean and second moment of every column of ``X``.
@@ -455,13 +473,7 @@ class LinearObjective:
         mean_sq : ndarray of shape (n_features,)
             ``sum_i s_i x_ij^2 / S``.
         """
-        parts = self.runner.map(self._chunk_moments, range(len(self.chunks)))
-        m = np.zeros(self.n_features)
-        q = np.zeros(self.n_features)
-        for pm, pq in parts:
-            m += pm
-            q += pq
-        return m / self.sw_sum, q / self.sw_sum
+        return self.rows.feature_moments(self.kernel)
 
 
 def _sparse_tdot(Xb, s):

@@ -65,7 +65,7 @@ class Standardized:
             scale = np.sqrt(var + objective.n_classes * T2 * objective.l2)
             # Columns constant up to rounding (scikit-learn's StandardScaler
             # test) carry no scale information.
-            n, eps = objective.X.shape[0], np.finfo(np.float64).eps
+            n, eps = objective.n_samples, np.finfo(np.float64).eps
             constant = var <= n * eps * var + (n * mean * eps) ** 2
             scale[constant | (scale == 0)] = 1.0
             # Data already about standardised: keep the optimiser's path that

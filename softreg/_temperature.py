@@ -10,6 +10,69 @@ from .normalizers._base import one_hot
 _LOG_T_BOUNDS = (np.log(1e-3), np.log(1e3))
 
 
+def temperature_terms(normalizer, scores, y, sample_weight, log_t):
+    """Weighted sums of the loss of ``scores / T`` and of its slope in ``log T``.
+
+    One row block's share of the held-out criterion; the sums over blocks,
+    divided by the total weight, are the criterion and its derivative.
+
+    Parameters
+    ----------
+    normalizer : object
+        Has ``loss_gradient(Y, Z)``.
+    scores : ndarray of shape (n_samples, n_classes)
+    y : ndarray of shape (n_samples,)
+        Encoded labels.
+    sample_weight : ndarray of shape (n_samples,)
+    log_t : float
+
+    Returns
+    -------
+    loss : float
+        ``sum_i s_i loss(y_i, z_i / T)``.
+    slope : float
+        Its derivative with respect to ``log T``.
+    """
+    Y = one_hot(y, scores.shape[1], scores.dtype)
+    Z = scores * scores.dtype.type(np.exp(-log_t))
+    loss, R = normalizer.loss_gradient(Y, Z)
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    # d/d(log T) of loss(Z / T) is -<R, Z / T>, row by row.
+    row_slope = np.einsum("ij,ij->i", R, Z, dtype=np.float64)
+    return float(weights @ loss.astype(np.float64)), -float(weights @ row_slope)
+
+
+def minimize_temperature(terms):
+    """The temperature minimising a held-out criterion.
+
+    Parameters
+    ----------
+    terms : callable
+        ``log_t -> (loss, slope)``: the weighted mean held-out loss at
+        ``T = exp(log_t)`` and its derivative in ``log_t`` (for example
+        :func:`temperature_terms` summed over blocks, over the total weight).
+
+    Returns
+    -------
+    temperature : float
+    """
+    result = minimize_scalar(
+        lambda log_t: terms(log_t)[0],
+        bounds=_LOG_T_BOUNDS,
+        method="bounded",
+        options={"xatol": 1e-8},
+    )
+    log_t = result.x
+    # Brent's search brackets the minimum only to ~sqrt(eps), where the loss
+    # is flat, so data equal up to rounding (weights vs repeated rows) could
+    # give T differing in the 8th digit. The slope crosses zero steeply there:
+    # its root pins T down to machine precision.
+    lo, hi = log_t - 1e-5, log_t + 1e-5
+    if terms(lo)[1] < 0 < terms(hi)[1]:
+        log_t = brentq(lambda t: terms(t)[1], lo, hi, xtol=1e-15, rtol=1e-15)
+    return float(np.exp(log_t))
+
+
 def fit_temperature(normalizer, scores, y, sample_weight):
     """Temperature minimising the weighted mean loss of ``normalizer(scores / T)``.
 
@@ -28,28 +91,10 @@ def fit_temperature(normalizer, scores, y, sample_weight):
     -------
     temperature : float
     """
-    Y = one_hot(y, scores.shape[1], scores.dtype)
-    weights = np.asarray(sample_weight, dtype=np.float64)
-    total = weights.sum()
+    total = float(np.sum(sample_weight, dtype=np.float64))
 
-    def held_out_loss(log_t, slope=False):
-        Z = scores * scores.dtype.type(np.exp(-log_t))
-        loss, R = normalizer.loss_gradient(Y, Z)
-        if not slope:
-            return float(np.dot(weights, loss.astype(np.float64))) / total
-        # d/d(log T) of loss(Z / T) is -<R, Z / T>, row by row.
-        row_slope = np.einsum("ij,ij->i", R, Z, dtype=np.float64)
-        return -float(np.dot(weights, row_slope)) / total
+    def terms(log_t):
+        loss, slope = temperature_terms(normalizer, scores, y, sample_weight, log_t)
+        return loss / total, slope / total
 
-    result = minimize_scalar(
-        held_out_loss, bounds=_LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-8}
-    )
-    log_t = result.x
-    # Brent's search brackets the minimum only to ~sqrt(eps), where the loss
-    # is flat, so data equal up to rounding (weights vs repeated rows) could
-    # give T differing in the 8th digit. The slope crosses zero steeply there:
-    # its root pins T down to machine precision.
-    lo, hi = log_t - 1e-5, log_t + 1e-5
-    if held_out_loss(lo, slope=True) < 0 < held_out_loss(hi, slope=True):
-        log_t = brentq(held_out_loss, lo, hi, args=(True,), xtol=1e-15, rtol=1e-15)
-    return float(np.exp(log_t))
+    return minimize_temperature(terms)

@@ -84,7 +84,7 @@ def test_blocked_loss_gradient_matches_plain_formula(
     X, y, sw = _problem(dtype=dtype, layout=layout, weights=weights)
     obj = _objective(X, y, sw, T=1.7, n_threads=n_threads, rows=rows)
     w = _params(1)
-    with obj.runner.running():
+    with obj.running():
         loss, grad = obj.loss_gradient(w)
     ref_loss, ref_grad = plain_objective(w, X, y, sw, 2.0, 1.7, True)
     rtol = 1e-6 if dtype == np.float32 else 1e-12
@@ -147,7 +147,7 @@ def test_hessp_matches_finite_differences_of_the_gradient(layout, n_threads, wei
     X, y, sw = _problem(seed=8, layout=layout, weights=weights)
     obj = _objective(X, y, sw, C=0.5, T=1.3, n_threads=n_threads, rows=41)
     w, v = _params(9), _params(10)
-    with obj.runner.running():
+    with obj.running():
         hv = obj.hessp(w, v)
     eps = 1e-5
     fd = (
@@ -172,7 +172,7 @@ def test_same_input_and_threads_give_identical_bits():
     results = []
     for _ in range(3):
         obj = _objective(X, y, sw, n_threads=3, rows=11)
-        with obj.runner.running():
+        with obj.running():
             results.append((*obj.loss_gradient(w), obj.hessp(w, w)))
     for loss, grad, hv in results[1:]:
         assert loss == results[0][0]
@@ -184,7 +184,7 @@ def test_same_input_and_threads_give_identical_bits():
 def test_feature_moments_are_weighted_column_moments(layout):
     X, y, sw = _problem(seed=15, layout=layout)
     obj = _objective(X, y, sw, n_threads=2, rows=23)
-    with obj.runner.running():
+    with obj.running():
         mean, mean_sq = obj.feature_moments()
     Xd = X.toarray() if sp.issparse(X) else X
     assert_allclose(mean, np.average(Xd, axis=0, weights=sw), rtol=1e-12)
@@ -207,7 +207,7 @@ def test_float32_stays_float32_and_x_is_not_copied():
     assert {dtype for dtype, _ in spy.seen} == {np.dtype(np.float32)}
     assert sorted(rows for _, rows in spy.seen) == [11, 50, 50, 50, 50]
     assert obj.X is X
-    assert all(np.shares_memory(block, X) for block in obj.blocks)
+    assert all(np.shares_memory(block, X) for block in obj.rows.blocks)
 
 
 def test_memory_estimate_counts_chunk_buffers():

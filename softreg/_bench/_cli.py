@@ -90,6 +90,11 @@ def _parser():
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--dask",
+        action="store_true",
+        help="run the Dask benchmark instead (LocalCluster; --dask --help)",
+    )
+    p.add_argument(
         "--markdown", default=None, help="write the report to this markdown file"
     )
     p.add_argument(
@@ -103,6 +108,10 @@ def _parser():
 
 def main(argv=None):
     """Run the benchmark; see ``python -m softreg bench --help``."""
+    if argv is not None and "--dask" in argv:
+        from ._dask import main as dask_main
+
+        return dask_main(argv)
     args = _parser().parse_args(argv)
     if args.quick:
         args.scale = min(args.scale, 0.01)
