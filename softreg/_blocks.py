@@ -17,6 +17,7 @@ from contextlib import ExitStack, contextmanager
 
 import numpy as np
 import scipy.sparse as sp
+import threadpoolctl
 from joblib import cpu_count, effective_n_jobs
 from threadpoolctl import ThreadpoolController
 
@@ -48,6 +49,13 @@ _CHUNKS_PER_THREAD = 4
 _CHUNK_BUFFER_BYTES = 8 << 20
 
 
+@functools.cache
+def _physical_cores():
+    # joblib reads the cgroup files on every call: ~0.2 ms, as much as a
+    # whole one-row predict_proba. The count does not change while we run.
+    return cpu_count(only_physical_cores=True)
+
+
 def default_n_threads():
     """Threads used when ``n_jobs=None``: one per physical core.
 
@@ -56,7 +64,7 @@ def default_n_threads():
     parallelism (``GridSearchCV(n_jobs=...)``) does not oversubscribe the
     machine.
     """
-    n = cpu_count(only_physical_cores=True)
+    n = _physical_cores()
     env = os.environ.get("OMP_NUM_THREADS", "")
     if env.strip().isdigit() and int(env) > 0:
         n = min(n, int(env))
@@ -233,14 +241,100 @@ def row_block(X, sl):
 
 _POOLS = {}
 _POOLS_LOCK = threading.Lock()
-_CONTROLLER = []
 _WORKER = threading.local()
+
+
+class _SharedBlasLimit:
+    """One process-wide "BLAS at one thread" held while any softreg call runs.
+
+    BLAS thread counts are process-wide, so a limit entered and exited by
+    each call races when calls overlap: the last to exit can restore the
+    value another call had set (leaving the process at one thread), and a
+    call can find BLAS back at several threads half way through. Instead the
+    calls share one limit under a reference count: the first call to enter
+    saves the BLAS thread counts and sets them to one, the last to leave
+    restores exactly what was saved, whichever thread it runs in.
+
+    Every call enters it, serial ones included: OpenBLAS's products give
+    different last bits with one thread and with several (measured here,
+    OpenBLAS 0.3.30, e.g. a 2500 x 50 by 50 x 5 product), so a call that
+    ran with BLAS's own threads when alone would give other results when
+    another call held the limit.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved = None
+        self._libs = None
+
+    def _blas_libs(self):
+        # Scanning the loaded libraries costs milliseconds: once per process.
+        if self._libs is None:
+            controller = ThreadpoolController().select(user_api="blas")
+            self._libs = list(controller.lib_controllers)
+        return self._libs
+
+    def _set(self, counts):
+        # threadpoolctl lets only one "controlling" thread change OpenBLAS's
+        # shared pool and silently ignores the others; the last call to
+        # leave may run in any thread, so it takes control for the change
+        # and gives it back. The lock serialises softreg's own changes.
+        # (Older threadpoolctl versions have no controlling thread.)
+        release = getattr(
+            getattr(threadpoolctl, "OpenBLASController", None),
+            "clear_controlling_thread",
+            None,
+        )
+        if release is not None:
+            release(force=True)
+        try:
+            for lib, n in zip(self._blas_libs(), counts, strict=True):
+                if n is not None:
+                    lib.set_num_threads(n)
+        finally:
+            if release is not None:
+                release(force=True)
+
+    def __enter__(self):
+        with self._lock:
+            if self._depth == 0:
+                libs = self._blas_libs()
+                self._saved = [lib.get_num_threads() for lib in libs]
+                self._set([1] * len(libs))
+            self._depth += 1
+        return self
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            if self._depth == 0:  # entered before a fork, left in the child
+                return
+            self._depth -= 1
+            if self._depth == 0:
+                self._set(self._saved)
+                self._saved = None
+
+    def depth(self):
+        """Number of softreg calls currently holding the limit."""
+        return self._depth
+
+    def _after_fork_in_child(self):
+        # The child has one thread and no softreg call running in it: give
+        # it the BLAS settings found before the first call held the limit.
+        self._lock = threading.Lock()
+        if self._depth and self._saved is not None:
+            self._set(self._saved)
+        self._depth = 0
+        self._saved = None
+
+
+_BLAS_LIMIT = _SharedBlasLimit()
 
 
 def _forget_pools_after_fork():
     # A forked child inherits the pool objects but not their threads.
     _POOLS.clear()
-    _CONTROLLER.clear()
+    _BLAS_LIMIT._after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):
@@ -262,13 +356,17 @@ def _shared_pool(n_threads):
         return pool
 
 
-def _blas_limit():
-    """Context manager limiting the BLAS libraries to one thread."""
-    with _POOLS_LOCK:
-        if not _CONTROLLER:
-            _CONTROLLER.append(ThreadpoolController())
-        controller = _CONTROLLER[0]
-    return controller.limit(limits=1, user_api="blas")
+def single_threaded_blas():
+    """Context manager holding BLAS at one thread; see :class:`_SharedBlasLimit`.
+
+    Re-entrant and shared by concurrent calls: the process's BLAS settings
+    are restored when the last call holding it leaves.
+    """
+    return _BLAS_LIMIT
+
+
+# The name softreg._dask uses for the same shared limit.
+_blas_limit = single_threaded_blas
 
 
 def _in_worker(func):
@@ -339,15 +437,16 @@ class BlockRunner:
             yield self
             return
         with ExitStack() as stack:
-            if self.n_threads > 1:
-                # softreg owns the parallelism: numpy's BLAS calls release the
-                # GIL, so the workers already use the cores, and BLAS threads
-                # on top of them would oversubscribe. Small problems (one
-                # task) need the limit too: numpy and scipy each load their
-                # own OpenBLAS, and the two thread pools spinning against each
-                # other slowed a digits fit (1347 x 64, 10 classes) 20-fold,
-                # from 12 ms to 240 ms, between L-BFGS-B steps and products.
-                stack.enter_context(_blas_limit())
+            # softreg owns the parallelism: numpy's BLAS calls release the
+            # GIL, so the workers already use the cores, and BLAS threads on
+            # top of them would oversubscribe. Small problems (one task) need
+            # the limit too: numpy and scipy each load their own OpenBLAS,
+            # and the two thread pools spinning against each other slowed a
+            # digits fit (1347 x 64, 10 classes) 20-fold, from 12 ms to
+            # 240 ms, between L-BFGS-B steps and products. Serial runners
+            # hold it as well, so that results never depend on whether
+            # another call holds it (see _SharedBlasLimit).
+            stack.enter_context(single_threaded_blas())
             self._stack = stack
             try:
                 yield self

@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
 from ._blocks import BlockRunner
 from ._data import InMemoryFitData
 from ._objective import LinearObjective, map_score_blocks
+from ._robust import check_fit_memory, guarded_fit, native_input, native_labels
 from ._solvers import SOLVERS
 from ._temperature import minimize_temperature
 from .normalizers._base import REQUIRED_METHODS, optional
@@ -115,13 +116,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         that leaves the optimum unchanged), so raw, unscaled features do not
         cost extra iterations.
     n_jobs : int, default=None
-        Threads evaluating row blocks of the objective and of predictions,
-        with BLAS kept to one thread per worker. ``None`` means one thread
-        per physical core (capped by ``OMP_NUM_THREADS`` when set, as
-        joblib's worker processes set it), like the OpenMP code of
+        Threads evaluating row blocks of the objective and of predictions.
+        ``None`` means one thread per physical core (capped by
+        ``OMP_NUM_THREADS`` when set, as joblib's worker processes set it),
+        like the OpenMP code of
         :class:`~sklearn.linear_model.LogisticRegression`; ``1`` runs in
-        the calling thread and lets numpy's BLAS use its own threads; ``-1``
-        uses all logical CPUs.
+        the calling thread; ``-1`` uses all logical CPUs. While any softreg
+        call runs, the process's BLAS is held at one thread (softreg's own
+        threads use the cores) and restored when the last call returns, so
+        results do not depend on what runs beside them; see
+        :ref:`thread-safety`.
 
     Attributes
     ----------
@@ -252,6 +256,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def _runner(self):
         return BlockRunner.from_n_jobs(self.n_jobs)
 
+    @guarded_fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model by maximising the (penalised) likelihood.
@@ -274,6 +279,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self : SoftmaxRegression
             The fitted estimator.
         """
+        memory_view = None  # the array whose fit is sized before allocating
         if any(map(_is_dask, (X, y, sample_weight))):
             # Imported here: only users with Dask collections pay for Dask.
             from ._dask import DaskFitData, validation_view
@@ -283,13 +289,18 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             check_classification_targets(data.classes)
         else:
             X, y = validate_data(
-                self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
+                self,
+                native_input(X),
+                native_labels(y),
+                accept_sparse="csr",
+                dtype=[np.float64, np.float32],
             )
             check_classification_targets(y)
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=X.dtype, ensure_non_negative=True
             )
             data = InMemoryFitData(X, y, sample_weight, self._runner)
+            memory_view = X
         classes = data.classes
         if classes.size < 2:
             raise ValueError(
@@ -303,6 +314,15 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 "there is nothing to fit."
             )
 
+        if memory_view is not None:
+            # Before the starting parameters or the out-of-fold scores exist.
+            check_fit_memory(
+                memory_view,
+                classes.size,
+                fit_intercept=self.fit_intercept,
+                n_threads=self._runner().n_threads,
+                out_of_fold=self.temperature == "auto",
+            )
         self.classes_ = classes
         self.normalizer_ = resolve_normalizer(self.normalizer)
         if self.temperature == "auto":
@@ -430,7 +450,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         # below) instead of a separate single-threaded pass over X.
         X = validate_data(
             self,
-            X,
+            native_input(X),
             accept_sparse="csr",
             dtype=[np.float64, np.float32],
             reset=False,

@@ -1,0 +1,89 @@
+"""Pickle and joblib round trips, and models pickled by an earlier version."""
+
+import io
+import pickle
+import warnings
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.datasets import load_iris
+
+from softreg import SoftmaxRegression
+from softreg.normalizers import Spherical
+
+DATA = Path(__file__).parent / "data"
+NORMALIZERS = ["softmax", "taylor", "spherical", "sparsemax", "entmax15", "standard"]
+
+
+@pytest.mark.parametrize("normalizer", [*NORMALIZERS, Spherical(eps=0.5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pickle_and_joblib_round_trips_are_bit_exact(normalizer, dtype, tmp_path):
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(dtype)
+    clf = SoftmaxRegression(
+        normalizer=normalizer, temperature=1.3, random_state=0, max_iter=300
+    ).fit(X, np.array(["a", "b", "c"])[y])
+    joblib.dump(clf, tmp_path / "model.joblib")
+    copies = [
+        pickle.loads(pickle.dumps(clf)),
+        joblib.load(tmp_path / "model.joblib"),
+    ]
+    for copy in copies:
+        assert copy is not clf
+        assert_array_equal(copy.coef_, clf.coef_)
+        assert copy.coef_.dtype == clf.coef_.dtype
+        assert_array_equal(copy.intercept_, clf.intercept_)
+        assert repr(copy.normalizer_) == repr(clf.normalizer_)
+        assert copy.temperature_ == clf.temperature_
+        assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
+        assert_array_equal(copy.predict(X), clf.predict(X))
+
+
+def test_unfitted_estimator_pickles():
+    clf = pickle.loads(pickle.dumps(SoftmaxRegression(C=3.0, normalizer="taylor")))
+    assert clf.get_params()["C"] == 3.0
+    X, y = load_iris(return_X_y=True)
+    clf.fit(X, y)
+
+
+def _stored_models():
+    files = sorted(DATA.glob("models-*.pkl"))
+    assert files, "tests/data/make_pickled_models.py has not been run"
+    return files
+
+
+@pytest.mark.parametrize("path", _stored_models(), ids=lambda p: p.name)
+def test_models_pickled_by_a_released_version_predict_identically(path):
+    # A model file written by tests/data/make_pickled_models.py: a change that
+    # breaks loading old pickles, or changes what they predict, fails here.
+    with warnings.catch_warnings():
+        # scikit-learn warns when the pickle came from another of its versions.
+        warnings.simplefilter("ignore", UserWarning)
+        with open(path, "rb") as f:
+            payload = pickle.load(f)
+    query = payload["query"]
+    assert set(payload["models"]) == set(payload["expected"])
+    for name, model in payload["models"].items():
+        expected = payload["expected"][name]
+        Xq = query.astype(model.coef_.dtype)
+        # Other BLAS builds may round the scores differently in the last bit.
+        np.testing.assert_allclose(
+            model.predict_proba(Xq), expected["predict_proba"], rtol=1e-12, atol=1e-15
+        )
+        assert_array_equal(model.predict(Xq), expected["predict"])
+        np.testing.assert_allclose(
+            model.decision_function(Xq), expected["decision_function"], rtol=1e-12
+        )
+        # ... and it can be refitted.
+        assert model.fit(Xq, model.predict(Xq)).classes_.size >= 2
+
+
+def test_pickle_does_not_carry_threads_or_locks():
+    X, y = load_iris(return_X_y=True)
+    clf = SoftmaxRegression(n_jobs=2).fit(X, y)
+    buffer = io.BytesIO()
+    pickle.dump(clf, buffer)
+    assert buffer.tell() < 10_000
