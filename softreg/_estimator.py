@@ -5,12 +5,9 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import StratifiedKFold, check_cv
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -18,8 +15,16 @@ from sklearn.utils.validation import (
 )
 
 from ._blocks import BlockRunner
+from ._inference import coef_table, infer, summary_text
 from ._objective import LinearObjective, linear_scores, map_score_blocks
 from ._solvers import SOLVERS
+from ._targets import (
+    check_soft_targets,
+    is_soft,
+    smooth,
+    validate_training_data,
+    weigh,
+)
 from ._temperature import fit_temperature
 from .normalizers._base import REQUIRED_METHODS, optional
 from .normalizers._registry import NORMALIZERS, resolve_normalizer
@@ -64,7 +69,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     class_weight : dict or "balanced", default=None
         Weights ``{class_label: weight}`` multiplied into the sample weights;
         ``"balanced"`` uses ``n_samples / (n_classes * np.bincount(y))``
-        (weighted counts when ``sample_weight`` is given).
+        (weighted counts when ``sample_weight`` is given; for soft targets
+        the soft class totals ``sample_weight @ Y``). With soft targets a
+        class weight ``c_k`` multiplies the weight ``Y[i, k]`` of class ``k``
+        in row ``i``, as in the replicated data set (see :meth:`fit`).
     tol : float, default=1e-4
         Stop when the largest absolute gradient entry falls below ``tol``
         (L-BFGS-B's ``gtol``).
@@ -114,11 +122,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         :class:`~sklearn.linear_model.LogisticRegression`; ``1`` runs in
         the calling thread and lets numpy's BLAS use its own threads; ``-1``
         uses all logical CPUs.
+    label_smoothing : float in [0, 1), default=0.0
+        Train on the targets ``(1 - eps) * Y + eps / n_classes`` with
+        ``eps = label_smoothing`` and ``Y`` the one-hot labels (or the soft
+        targets), the meaning of PyTorch's ``CrossEntropyLoss``. The fit
+        equals the soft-target fit of that smoothed matrix.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels.
+        Class labels: the sorted labels of ``y``, or for soft targets the
+        ``classes`` fit parameter (default ``np.arange(n_classes)``).
     coef_ : ndarray of shape (n_classes, n_features)
         Weights ``W``, in ``X``'s dtype. For shift-invariant normalizers
         (softmax) it is centred: each column sums to zero over classes.
@@ -192,6 +206,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "solver": [StrOptions(set(SOLVERS))],
         "n_jobs": [Integral, None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -209,6 +224,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         random_state=None,
         solver="lbfgs",
         n_jobs=None,
+        label_smoothing=0.0,
     ):
         self.C = C
         self.fit_intercept = fit_intercept
@@ -223,6 +239,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.solver = solver
         self.n_jobs = n_jobs
+        self.label_smoothing = label_smoothing
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -233,54 +250,46 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return BlockRunner.from_n_jobs(self.n_jobs)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, classes=None):
         """Fit the model by maximising the (penalised) likelihood.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data; float32 is kept as float32.
-        y : array-like of shape (n_samples,)
-            Class labels (at least two distinct classes).
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Class labels (at least two distinct classes), or soft targets:
+            a float matrix whose rows are probability vectors (non-negative,
+            summing to 1 within 1e-4; they are rescaled to sum to 1
+            exactly), e.g. a teacher's ``predict_proba``. A soft-target fit
+            minimises the cross-entropy ``-sum_k Y_ik log p_ik`` and equals
+            the label fit on the data with row ``i`` repeated once per class
+            ``k`` with weight ``sample_weight[i] * Y[i, k]``; one-hot rows give
+            exactly the label fit. A ``(n_samples, 1)`` column is read as
+            labels (with scikit-learn's ``DataConversionWarning``).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; integer weights are equivalent to
             repeating rows.
+        classes : array-like of shape (n_classes,), default=None
+            Soft targets only: the class label of each column of ``y``,
+            which becomes ``classes_`` (``predict`` returns these labels).
+            Default ``np.arange(n_classes)``. With labels ``y``, ``classes_``
+            is the sorted set of labels and ``classes`` must be None.
 
         Returns
         -------
         self : SoftmaxRegression
             The fitted estimator.
         """
-        X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
-        )
-        check_classification_targets(y)
-        encoder = LabelEncoder()
-        y_enc = encoder.fit_transform(y)
-        classes = encoder.classes_
+        X, targets, classes = validate_training_data(self, X, y, classes)
         if classes.size < 2:
             raise ValueError(
                 "SoftmaxRegression needs samples of at least 2 classes in the "
                 f"data, but the data contains only one class: {classes[0]!r}"
             )
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        targets, sample_weight = self._targets_and_weights(
+            X, targets, classes, sample_weight
         )
-        if self.class_weight == "balanced":
-            per_class = np.bincount(
-                y_enc, weights=sample_weight, minlength=classes.size
-            )
-            if not np.all(per_class > 0):
-                raise ValueError(
-                    "class_weight='balanced' needs a positive total sample weight "
-                    f"in every class; classes {classes[per_class <= 0].tolist()} "
-                    "have none."
-                )
-        if self.class_weight is not None:
-            class_weight = compute_class_weight(
-                self.class_weight, classes=classes, y=y, sample_weight=sample_weight
-            )
-            sample_weight = sample_weight * class_weight[y_enc].astype(X.dtype)
         if not np.sum(sample_weight, dtype=np.float64) > 0:
             raise ValueError(
                 "The sample weights (times the class weights) sum to zero: "
@@ -293,26 +302,35 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             # Temperature is post-hoc (Guo et al. 2017): the model is trained at
             # T=1 and T is then fitted to out-of-fold scores.
             self.temperature_ = self._cross_validated_temperature(
-                X, y_enc, sample_weight
+                X, targets, sample_weight
             )
             train_temperature = 1.0
         else:
             self.temperature_ = train_temperature = float(self.temperature)
         coef, intercept, self.n_iter_ = self._solve(
-            X, y_enc, classes.size, sample_weight, train_temperature, self.warm_start
+            X, targets, classes.size, sample_weight, train_temperature, self.warm_start
         )
         self.coef_ = coef.astype(X.dtype)
         self.intercept_ = intercept.astype(X.dtype)
         return self
 
-    def _solve(self, X, y_enc, n_classes, sample_weight, temperature, warm_start):
+    def _targets_and_weights(self, X, targets, classes, sample_weight):
+        """Smoothed targets and sample weights times class weights."""
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+        targets = smooth(targets, classes.size, self.label_smoothing, X.dtype)
+        labels = classes[targets] if targets.ndim == 1 else None
+        return weigh(targets, sample_weight, self.class_weight, classes, labels)
+
+    def _solve(self, X, targets, n_classes, sample_weight, temperature, warm_start):
         """Minimise the objective; return centred ``coef``, ``intercept``, n_iter."""
         normalizer = self.normalizer_
         n_features = X.shape[1]
         runner = self._runner()
         objective = LinearObjective(
             X,
-            y_enc,
+            targets,
             n_classes,
             normalizer,
             sample_weight,
@@ -341,8 +359,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             coef = coef - coef.mean(axis=0)
         return np.ascontiguousarray(coef), intercept, n_iter
 
-    def _cross_validated_temperature(self, X, y_enc, sample_weight):
+    def _cross_validated_temperature(self, X, targets, sample_weight):
         """T minimising the weighted loss of out-of-fold scores divided by T."""
+        # Soft targets are stratified by their most probable class.
+        strata = targets if targets.ndim == 1 else targets.argmax(axis=1)
         if isinstance(self.cv, Integral):
             cv = StratifiedKFold(
                 self.cv,
@@ -352,19 +372,19 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 ),
             )
         else:
-            cv = check_cv(self.cv, y_enc, classifier=True)
+            cv = check_cv(self.cv, strata, classifier=True)
         n_classes = self.classes_.size
         scores = np.zeros((X.shape[0], n_classes), dtype=X.dtype)
-        for train, test in cv.split(X, y_enc):
+        for train, test in cv.split(X, strata):
             # Every fold model keeps all classes: a class absent from a training
             # fold simply gets no samples, which the objective handles.
             coef, intercept, _ = self._solve(
-                X[train], y_enc[train], n_classes, sample_weight[train], 1.0, False
+                X[train], targets[train], n_classes, sample_weight[train], 1.0, False
             )
             scores[test] = linear_scores(
                 X[test], coef.T.astype(X.dtype), intercept.astype(X.dtype), 1.0
             )
-        return fit_temperature(self.normalizer_, scores, y_enc, sample_weight)
+        return fit_temperature(self.normalizer_, scores, targets, sample_weight)
 
     def _initial_params(self, normalizer, n_classes, n_features, warm_start):
         n_rows = n_features + int(self.fit_intercept)
@@ -470,3 +490,178 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         """
         indices = self.predict_proba(X).argmax(axis=1)
         return self.classes_[indices]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy; with soft targets, the expected accuracy.
+
+        For labels this is :meth:`sklearn.base.ClassifierMixin.score`. For
+        soft targets ``Y`` it is ``sum_i s_i Y[i, predict(X)_i] / sum_i s_i``,
+        the accuracy against labels drawn from the rows of ``Y`` (exactly the
+        accuracy on the replicated data set of :meth:`fit`; plain accuracy
+        for one-hot rows). For a probabilistic score of soft targets use
+        :func:`softreg.soft_log_loss` or ``scoring=neg_soft_log_loss_scorer``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Test samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            True labels, or soft targets over ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+        """
+        if not is_soft(y):
+            return super().score(X, y, sample_weight=sample_weight)
+        check_is_fitted(self)
+        Y = check_soft_targets(y, np.float64)
+        if Y.shape[1] != self.classes_.size:
+            raise ValueError(
+                f"The soft targets have {Y.shape[1]} columns but the model has "
+                f"{self.classes_.size} classes."
+            )
+        hit = Y[np.arange(Y.shape[0]), self.predict_proba(X).argmax(axis=1)]
+        if sample_weight is None:
+            return float(hit.mean())
+        sample_weight = _check_sample_weight(sample_weight, hit)
+        return float(np.dot(sample_weight, hit) / sample_weight.sum())
+
+    def inference(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        reference_class=None,
+        cov_type="nonrobust",
+        alpha=0.05,
+    ):
+        r"""Standard errors, Wald tests and fit statistics of the coefficients.
+
+        Computed from the exact Hessian of the objective at the fitted
+        parameters on the training data, in the reference-class
+        parametrisation :math:`\beta_k = \theta_k - \theta_{ref}` (``coef_``
+        and ``intercept_`` themselves stay centred). Needs a normalizer whose
+        loss is a log-likelihood (softmax); see :ref:`inference`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The training data the model was fitted on.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Its labels or soft targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Its sample weights, read as frequency weights (an integer weight
+            is a repeated row); the class weights and label smoothing of the
+            fit are applied as in :meth:`fit`.
+        reference_class : label, default=None
+            The class whose coefficients are set to zero; default
+            ``classes_[0]``, as statsmodels' ``MNLogit``.
+        cov_type : {"nonrobust", "HC0"}, default="nonrobust"
+            ``"nonrobust"``: the inverse observed information :math:`H^{-1}`.
+            ``"HC0"``: the robust sandwich :math:`H^{-1} B H^{-1}` with
+            :math:`B = \sum_i s_i g_i g_i^\top` over per-sample scores.
+            With ``C < inf``, :math:`H` is the penalised Hessian.
+        alpha : float, default=0.05
+            Confidence intervals have level ``1 - alpha``.
+
+        Returns
+        -------
+        result : :class:`~sklearn.utils.Bunch`
+            ``params``, ``bse``, ``zvalues``, ``pvalues``, ``ci_low``,
+            ``ci_high``: arrays of shape ``(n_classes - 1, n_params)``, one
+            row per non-reference class (``classes``), one column per
+            ``feature_names`` (``"intercept"`` first, then
+            ``feature_names_in_`` or ``x0, x1, ...``); ``cov``, the
+            covariance of ``params.ravel()``; ``reference_class``; ``llf``
+            (log-likelihood), ``llnull`` (intercept-only model), ``prsquared``
+            (McFadden), ``aic``, ``bic``, ``nobs`` (sum of the weights),
+            ``df_model`` (number of free parameters), ``cov_type``, ``alpha``,
+            ``C`` and ``max_gradient`` (largest gradient entry at the fit).
+
+        Warns
+        -----
+        UserWarning
+            When the fit is not at the optimum on this data, when the
+            classes are perfectly separated at ``C=inf`` (all standard errors
+            NaN) or when the information matrix is singular (NaN for the
+            parameters that are not identified).
+
+        See Also
+        --------
+        coef_table : The same as a tidy table.
+        summary : The same as text.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from softreg import SoftmaxRegression
+        >>> X, y = load_iris(return_X_y=True)
+        >>> X = X[:, :2]
+        >>> clf = SoftmaxRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(X, y)
+        >>> res = clf.inference(X, y)
+        >>> res.params.shape, res.feature_names.tolist()
+        ((2, 3), ['intercept', 'x0', 'x1'])
+        >>> res.bse.round(3)
+        array([[4.863, 1.001, 1.389],
+               [5.218, 1.039, 1.418]])
+        """
+        check_is_fitted(self)
+        X, targets, _ = validate_training_data(self, X, y, reset=False)
+        targets, sample_weight = self._targets_and_weights(
+            X, targets, self.classes_, sample_weight
+        )
+        return infer(
+            self,
+            X,
+            targets,
+            sample_weight,
+            reference_class=reference_class,
+            cov_type=cov_type,
+            alpha=alpha,
+        )
+
+    def coef_table(self, X, y, sample_weight=None, **kwargs):
+        """Tidy table of the coefficients with their standard errors and tests.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            The training data, as for :meth:`inference`.
+        **kwargs
+            ``reference_class``, ``cov_type`` and ``alpha`` of
+            :meth:`inference`.
+
+        Returns
+        -------
+        table : pandas.DataFrame or numpy structured array
+            One row per non-reference class and parameter, columns
+            ``class``, ``feature``, ``coef``, ``std_err``, ``z``,
+            ``p_value``, ``ci_low``, ``ci_high``. A DataFrame when pandas
+            is installed, else a structured array with the same fields.
+        """
+        return coef_table(self.inference(X, y, sample_weight, **kwargs))
+
+    def summary(self, X, y, sample_weight=None, **kwargs):
+        """Text summary of :meth:`inference`, laid out like statsmodels'.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            The training data, as for :meth:`inference`.
+        **kwargs
+            ``reference_class``, ``cov_type`` and ``alpha`` of
+            :meth:`inference`.
+
+        Returns
+        -------
+        text : str
+            Fit statistics, then one block per non-reference class with the
+            coefficients, standard errors, z, two-sided p-values and
+            confidence intervals. Print it.
+        """
+        return summary_text(self.inference(X, y, sample_weight, **kwargs))

@@ -20,15 +20,18 @@ def fit_temperature(normalizer, scores, y, sample_weight):
         log-loss for softmax, the Fenchel-Young loss for sparsemax).
     scores : ndarray of shape (n_samples, n_classes)
         Out-of-fold scores ``X W^T + b`` of models trained at ``T = 1``.
-    y : ndarray of shape (n_samples,)
-        Encoded labels.
+    y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        Encoded labels, or soft targets (rows summing to 1).
     sample_weight : ndarray of shape (n_samples,)
 
     Returns
     -------
     temperature : float
     """
-    Y = one_hot(y, scores.shape[1], scores.dtype)
+    if y.ndim == 2:
+        Y = np.asarray(y, dtype=scores.dtype)
+    else:
+        Y = one_hot(y, scores.shape[1], scores.dtype)
     weights = np.asarray(sample_weight, dtype=np.float64)
     total = weights.sum()
 
