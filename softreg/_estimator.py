@@ -601,14 +601,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         >>> from sklearn.datasets import load_iris
         >>> from softreg import SoftmaxRegression
         >>> X, y = load_iris(return_X_y=True)
-        >>> X = X[:, :2]
+        >>> X = X[:, [0]]  # sepal length alone: the classes overlap
         >>> clf = SoftmaxRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(X, y)
         >>> res = clf.inference(X, y)
-        >>> res.params.shape, res.feature_names.tolist()
-        ((2, 3), ['intercept', 'x0', 'x1'])
-        >>> res.bse.round(3)
-        array([[4.863, 1.001, 1.389],
-               [5.218, 1.039, 1.418]])
+        >>> res.feature_names.tolist(), res.classes.tolist()
+        (['intercept', 'x0'], [1, 2])
+        >>> res.params.round(2)
+        array([[-26.08,   4.82],
+               [-38.76,   6.85]])
+        >>> res.bse.round(2)
+        array([[4.89, 0.91],
+               [5.69, 1.02]])
         """
         check_is_fitted(self)
         X, targets, _ = validate_training_data(self, X, y, reset=False)

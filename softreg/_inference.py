@@ -330,6 +330,15 @@ def infer(
     )
 
 
+def _pandas():
+    """pandas if installed (imported only when a table is asked for), else None."""
+    try:
+        import pandas
+    except ImportError:
+        return None
+    return pandas
+
+
 def coef_table(result):
     """Tidy table, one row per (class, feature): DataFrame or structured array."""
     n_cls, q = result.params.shape
@@ -345,10 +354,7 @@ def coef_table(result):
         "ci_low": result.ci_low.ravel(),
         "ci_high": result.ci_high.ravel(),
     }
-    try:
-        import pandas as pd
-    except ImportError:
-        pd = None
+    pd = _pandas()
     if pd is not None:
         return pd.DataFrame(columns)
     cls_dtype = cls.dtype if cls.dtype != object else np.dtype(object)

@@ -210,7 +210,7 @@ def soft_log_loss(y_true, y_proba, *, sample_weight=None):
     >>> from softreg import soft_log_loss
     >>> Y = np.array([[0.8, 0.2], [0.5, 0.5]])
     >>> round(soft_log_loss(Y, Y), 4)  # the entropy of the targets
-    0.5967
+    0.5968
     """
     P = np.asarray(y_proba, dtype=np.float64)
     if P.ndim == 1:
