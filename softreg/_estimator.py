@@ -618,15 +618,18 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         targets, sample_weight = self._targets_and_weights(
             X, targets, self.classes_, sample_weight
         )
-        return infer(
-            self,
-            X,
-            targets,
-            sample_weight,
-            reference_class=reference_class,
-            cov_type=cov_type,
-            alpha=alpha,
-        )
+        # The estimator's thread policy (BLAS limited to one thread when
+        # softreg runs its own) also for the dense linear algebra here.
+        with self._runner().running():
+            return infer(
+                self,
+                X,
+                targets,
+                sample_weight,
+                reference_class=reference_class,
+                cov_type=cov_type,
+                alpha=alpha,
+            )
 
     def coef_table(self, X, y, sample_weight=None, **kwargs):
         """Tidy table of the coefficients with their standard errors and tests.

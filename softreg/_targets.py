@@ -15,7 +15,6 @@ Y_ik`` and the target row ``c_k Y_ik / sum_j c_j Y_ij``, and
 """
 
 import numpy as np
-from sklearn.metrics import make_scorer
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -228,9 +227,41 @@ def soft_log_loss(y_true, y_proba, *, sample_weight=None):
     return float(np.dot(sw, losses) / sw.sum())
 
 
-#: Scorer for model selection with soft targets: minus :func:`soft_log_loss`
-#: of ``predict_proba`` (greater is better), for ``scoring=`` of
-#: :func:`~sklearn.model_selection.cross_val_score` and ``GridSearchCV``.
-neg_soft_log_loss_scorer = make_scorer(
-    soft_log_loss, greater_is_better=False, response_method="predict_proba"
-)
+def neg_soft_log_loss_scorer(estimator, X, y_true, sample_weight=None):
+    """Scorer for soft targets: minus :func:`soft_log_loss` of ``predict_proba``.
+
+    scikit-learn's scorers expect labels; pass this as ``scoring=`` to
+    :func:`~sklearn.model_selection.cross_val_score`,
+    :class:`~sklearn.model_selection.GridSearchCV` and friends when ``y`` is
+    a soft-target matrix. Greater is better, as for every scorer.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        Has ``predict_proba``, columns in the order of the targets' columns.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+    y_true : array-like of shape (n_samples, n_classes) or (n_samples,)
+        Soft targets, or labels in ``range(n_classes)``.
+    sample_weight : array-like of shape (n_samples,), default=None
+
+    Returns
+    -------
+    score : float
+        ``-soft_log_loss(y_true, estimator.predict_proba(X))``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.model_selection import KFold, cross_val_score
+    >>> from softreg import SoftmaxRegression, neg_soft_log_loss_scorer
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(60, 2))
+    >>> Y = rng.dirichlet([1, 1, 1], size=60)
+    >>> scores = cross_val_score(SoftmaxRegression(), X, Y, cv=KFold(3),
+    ...                          scoring=neg_soft_log_loss_scorer)
+    >>> bool(np.all(scores < 0))
+    True
+    """
+    return -soft_log_loss(
+        y_true, estimator.predict_proba(X), sample_weight=sample_weight
+    )
