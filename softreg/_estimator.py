@@ -579,8 +579,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             covariance of ``params.ravel()``; ``reference_class``; ``llf``
             (log-likelihood), ``llnull`` (intercept-only model), ``prsquared``
             (McFadden), ``aic``, ``bic``, ``nobs`` (sum of the weights),
-            ``df_model`` (number of free parameters), ``cov_type``, ``alpha``,
-            ``C`` and ``max_gradient`` (largest gradient entry at the fit).
+            ``n_params`` (number of free parameters), ``llr_pvalue`` (the
+            likelihood-ratio test against the intercept-only model),
+            ``cov_type``, ``alpha``, ``C`` and ``max_gradient`` (largest
+            gradient entry at the fit).
 
         Warns
         -----

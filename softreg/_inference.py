@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import norm
+from scipy.stats import chi2, norm
 from sklearn.utils import Bunch
 
 from ._solvers import available_memory
@@ -322,7 +322,8 @@ def infer(
         aic=-2 * llf + 2 * k_params,
         bic=-2 * llf + np.log(S) * k_params,
         nobs=S,
-        df_model=k_params,
+        n_params=k_params,
+        llr_pvalue=float(chi2.sf(2 * (llf - llnull), (K - 1) * p)),
         cov_type=cov_type,
         alpha=alpha,
         C=C,
@@ -372,12 +373,12 @@ def summary_text(result, title="SoftmaxRegression results"):
     """Text summary in the layout of statistics packages."""
     width = 78
     left = [
-        ("Normalizer:", "softmax (multinomial logit)"),
+        ("Model:", "multinomial logit"),
         ("Reference class:", str(result.reference_class)),
         ("Covariance type:", result.cov_type),
         ("Penalty:", "none (C=inf)" if np.isinf(result.C) else f"L2, C={result.C:g}"),
         ("No. observations:", f"{result.nobs:g}"),
-        ("Df model:", str(result.df_model)),
+        ("No. parameters:", str(result.n_params)),
     ]
     right = [
         ("Log-likelihood:", f"{result.llf:.4f}"),
@@ -385,7 +386,7 @@ def summary_text(result, title="SoftmaxRegression results"):
         ("Pseudo R-squ.:", f"{result.prsquared:.4f}"),
         ("AIC:", f"{result.aic:.4f}"),
         ("BIC:", f"{result.bic:.4f}"),
-        ("", ""),
+        ("LLR p-value:", f"{result.llr_pvalue:.4g}"),
     ]
     lines = [title.center(width), "=" * width]
     for (a, b), (c, d) in zip(left, right, strict=True):
