@@ -1,7 +1,7 @@
 """
-=================================================
+===================================================
 Distillation: a linear student of a boosted teacher
-=================================================
+===================================================
 
 *Knowledge distillation* trains a small model on the probabilities of a
 larger one instead of on the labels: the teacher's probabilities say not only

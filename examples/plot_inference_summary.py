@@ -1,7 +1,7 @@
 """
-==============================================
+================================================
 Standard errors and a summary beside statsmodels
-==============================================
+================================================
 
 :meth:`~softreg.SoftmaxRegression.summary`,
 :meth:`~softreg.SoftmaxRegression.coef_table` and
