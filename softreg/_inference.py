@@ -25,6 +25,7 @@ The parameters are then mapped to the reference-class parametrisation
 """
 
 import warnings
+from numbers import Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -197,7 +198,7 @@ def infer(
     _check_supported(normalizer)
     if cov_type not in COV_TYPES:
         raise ValueError(f"cov_type must be one of {COV_TYPES}; got {cov_type!r}.")
-    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
+    if not (isinstance(alpha, Real) and 0 < alpha < 1):
         raise ValueError(f"alpha must be in (0, 1); got {alpha!r}.")
     classes = estimator.classes_
     if reference_class is None:

@@ -337,3 +337,27 @@ def test_import_softreg_does_not_import_statsmodels():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_binary_matches_statsmodels_logit():
+    X, y = load_iris(return_X_y=True)
+    X, y = X[y > 0][:, :2], y[y > 0]
+    clf = SoftmaxRegression(**TIGHT).fit(X, y)
+    res = clf.inference(X, y)
+    ref = sm.Logit((y == 2).astype(float), sm.add_constant(X)).fit(disp=0)
+    assert_allclose(res.params[0], ref.params, rtol=RTOL)
+    assert_allclose(res.bse[0], ref.bse, rtol=RTOL)
+    assert_allclose(res.pvalues[0], ref.pvalues, rtol=RTOL)
+    assert_allclose(res.llf, ref.llf, rtol=RTOL)
+
+
+def test_class_weights_are_frequency_weights():
+    X, y = _synthetic()
+    cw = {0: 2.0, 1: 1.0, 2: 3.0, 3: 1.0}
+    by_class = SoftmaxRegression(**TIGHT, class_weight=cw).fit(X, y)
+    sw = np.array([cw[k] for k in y])
+    by_sample = SoftmaxRegression(**TIGHT).fit(X, y, sample_weight=sw)
+    a = by_class.inference(X, y, cov_type="HC0")
+    b = by_sample.inference(X, y, sw, cov_type="HC0")
+    assert_allclose(a.cov, b.cov, rtol=1e-7, atol=1e-14)
+    assert_allclose(a.nobs, sw.sum())

@@ -5,12 +5,14 @@ class ``k`` with label ``k`` and weight ``sample_weight[i] * Y[i, k]``, whose
 label fit (by LogisticRegression for softmax) must be the soft-target fit.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification
-from sklearn.exceptions import DataConversionWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
@@ -324,3 +326,45 @@ def test_spherical_fits_soft_targets():
     X, _, Y, _ = _soft_problem(n=60)
     clf = SoftmaxRegression(normalizer=Spherical(), random_state=0).fit(X, Y)
     assert np.isfinite(clf.coef_).all()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"class_weight": {0: 1.0, 1: 3.0, 2: 0.5}, "C": 0.3},
+        {"label_smoothing": 0.2, "temperature": 1.7},
+        {"normalizer": "entmax15", "class_weight": "balanced"},
+    ],
+)
+def test_gradient_of_the_estimators_soft_objective_matches_finite_differences(
+    monkeypatch, params
+):
+    # The objective the estimator builds from soft targets, weights, class
+    # weights and smoothing, captured as the solver receives it.
+    import softreg._estimator as estimator_module
+
+    captured = []
+
+    class Spy(LinearObjective):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            captured.append(self)
+
+    monkeypatch.setattr(estimator_module, "LinearObjective", Spy)
+    X, _, Y, sw = _soft_problem(n=60, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 3 steps suffice
+        SoftmaxRegression(max_iter=3, **params).fit(X, Y, sample_weight=sw)
+    obj = captured[-1]
+    assert obj.y.shape == Y.shape
+    w = np.random.default_rng(0).normal(scale=0.3, size=obj.n_params)
+    _, grad = obj.loss_gradient(w)
+    h = 1e-6
+    fd = np.array(
+        [
+            (obj.loss_gradient(w + h * e)[0] - obj.loss_gradient(w - h * e)[0])
+            / (2 * h)
+            for e in np.eye(w.size)
+        ]
+    )
+    assert_allclose(grad, fd, rtol=1e-5, atol=1e-8)
