@@ -150,17 +150,32 @@ def accumulate(
     )
 
 
-def reference_map(q, n_classes, ref):
-    """Matrix from reference-class parameters to centred full parameters.
+def class_map(n_classes, ref):
+    """``(K, K - 1)`` map from one feature's reference-class to centred parameters.
 
-    ``beta`` (flat index ``j * (K - 1) + k'`` over the non-reference classes)
-    maps to ``theta_{j,k} = beta_{j,k} - mean_m beta_{j,m}`` with
-    ``beta_{j,ref} = 0``: the centred representative the estimator reports.
+    ``beta`` over the non-reference classes maps to ``theta_k = beta_k -
+    mean_m beta_m`` with ``beta_ref = 0``: the centred representative the
+    estimator reports. The full map is ``kron(I_q, class_map)``.
     """
-    K = n_classes
-    select = np.delete(np.eye(K), ref, axis=1)
-    centre = np.eye(K) - 1.0 / K
-    return np.kron(np.eye(q), centre @ select)
+    select = np.delete(np.eye(n_classes), ref, axis=1)
+    return (np.eye(n_classes) - 1.0 / n_classes) @ select
+
+
+def reference_map(q, n_classes, ref):
+    """Dense matrix of the map from ``beta`` (flat ``j * (K - 1) + k'``) to theta."""
+    return np.kron(np.eye(q), class_map(n_classes, ref))
+
+
+def to_reference(matrix, q, A):
+    """``M^T matrix M`` for ``M = kron(I_q, A)``, without forming ``M``.
+
+    Contracting the class axes only costs ``O(q^2 K^3)`` instead of the
+    ``O((q K)^3)`` of two dense products with ``M``.
+    """
+    K, m = A.shape
+    full = matrix.reshape(q, K, q, K)
+    out = np.einsum("kc,jkld,dm->jclm", A, full, A, optimize=True)
+    return out.reshape(q * m, q * m)
 
 
 def _covariance(H, meat, cov_type):
@@ -216,7 +231,10 @@ def infer(
     fit_intercept = estimator.fit_intercept
     q = p + int(fit_intercept)
     n_full = q * K
-    need = 3 * n_full**2 * 8 + _BLOCK_BYTES * 3
+    # The information and meat, their reference-class versions, the
+    # eigenvectors with LAPACK's workspace and the (sandwich) covariance:
+    # about eight dense square matrices, plus the block buffers.
+    need = 8 * n_full**2 * 8 + _BLOCK_BYTES * 3
     have = available_memory()
     if have is not None and need > have:
         gib = 1 << 30
@@ -254,9 +272,9 @@ def infer(
             stacklevel=3,
         )
 
-    M = reference_map(q, K, ref)
-    H = M.T @ info @ M
-    meat = M.T @ acc.meat @ M
+    A = class_map(K, ref)
+    H = to_reference(info, q, A)
+    meat = to_reference(acc.meat, q, A)
     cov, affected = _covariance(H, meat, cov_type)
     if np.isinf(C) and acc.separated:
         cov[:] = np.nan

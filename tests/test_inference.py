@@ -163,6 +163,8 @@ def test_information_matrix_is_the_objective_hessian(C, sparse):
         * sw.sum()
     )
     assert_allclose(M.T @ info @ M, fd, rtol=1e-5, atol=1e-6 * np.abs(fd).max())
+    fast = _inference.to_reference(info, 5, _inference.class_map(4, 0))
+    assert_allclose(fast, M.T @ info @ M, rtol=1e-12, atol=1e-12 * np.abs(fd).max())
 
 
 def test_penalised_covariance_is_the_inverse_penalised_hessian():
