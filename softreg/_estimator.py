@@ -281,14 +281,15 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self : SoftmaxRegression
             The fitted estimator.
         """
-        X, targets, classes = validate_training_data(self, X, y, classes)
+        # y_enc: labels encoded in range(n_classes), or the soft-target matrix.
+        X, y_enc, classes = validate_training_data(self, X, y, classes)
         if classes.size < 2:
             raise ValueError(
                 "SoftmaxRegression needs samples of at least 2 classes in the "
                 f"data, but the data contains only one class: {classes[0]!r}"
             )
-        targets, sample_weight = self._targets_and_weights(
-            X, targets, classes, sample_weight
+        y_enc, sample_weight = self._targets_and_weights(
+            X, y_enc, classes, sample_weight
         )
         if not np.sum(sample_weight, dtype=np.float64) > 0:
             raise ValueError(
@@ -302,13 +303,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             # Temperature is post-hoc (Guo et al. 2017): the model is trained at
             # T=1 and T is then fitted to out-of-fold scores.
             self.temperature_ = self._cross_validated_temperature(
-                X, targets, sample_weight
+                X, y_enc, sample_weight
             )
             train_temperature = 1.0
         else:
             self.temperature_ = train_temperature = float(self.temperature)
         coef, intercept, self.n_iter_ = self._solve(
-            X, targets, classes.size, sample_weight, train_temperature, self.warm_start
+            X, y_enc, classes.size, sample_weight, train_temperature, self.warm_start
         )
         self.coef_ = coef.astype(X.dtype)
         self.intercept_ = intercept.astype(X.dtype)
@@ -323,14 +324,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         labels = classes[targets] if targets.ndim == 1 else None
         return weigh(targets, sample_weight, self.class_weight, classes, labels)
 
-    def _solve(self, X, targets, n_classes, sample_weight, temperature, warm_start):
+    def _solve(self, X, y_enc, n_classes, sample_weight, temperature, warm_start):
         """Minimise the objective; return centred ``coef``, ``intercept``, n_iter."""
         normalizer = self.normalizer_
         n_features = X.shape[1]
         runner = self._runner()
         objective = LinearObjective(
             X,
-            targets,
+            y_enc,
             n_classes,
             normalizer,
             sample_weight,
@@ -359,10 +360,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             coef = coef - coef.mean(axis=0)
         return np.ascontiguousarray(coef), intercept, n_iter
 
-    def _cross_validated_temperature(self, X, targets, sample_weight):
+    def _cross_validated_temperature(self, X, y_enc, sample_weight):
         """T minimising the weighted loss of out-of-fold scores divided by T."""
         # Soft targets are stratified by their most probable class.
-        strata = targets if targets.ndim == 1 else targets.argmax(axis=1)
+        strata = y_enc if y_enc.ndim == 1 else y_enc.argmax(axis=1)
         if isinstance(self.cv, Integral):
             cv = StratifiedKFold(
                 self.cv,
@@ -379,12 +380,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             # Every fold model keeps all classes: a class absent from a training
             # fold simply gets no samples, which the objective handles.
             coef, intercept, _ = self._solve(
-                X[train], targets[train], n_classes, sample_weight[train], 1.0, False
+                X[train], y_enc[train], n_classes, sample_weight[train], 1.0, False
             )
             scores[test] = linear_scores(
                 X[test], coef.T.astype(X.dtype), intercept.astype(X.dtype), 1.0
             )
-        return fit_temperature(self.normalizer_, scores, targets, sample_weight)
+        return fit_temperature(self.normalizer_, scores, y_enc, sample_weight)
 
     def _initial_params(self, normalizer, n_classes, n_features, warm_start):
         n_rows = n_features + int(self.fit_intercept)
