@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from scipy.stats import chi2, norm
 from sklearn.utils import Bunch
 
+from ._separation import separation_direction
 from ._solvers import available_memory
 from .normalizers._base import optional
 
@@ -147,6 +148,8 @@ def accumulate(
         grad=grad,
         loglik=loglik,
         separated=separated,
+        n_classes=K,
+        fit_intercept=fit_intercept,
     )
 
 
@@ -192,6 +195,24 @@ def _covariance(H, meat, cov_type):
     cov[affected, :] = np.nan
     cov[:, affected] = np.nan
     return cov, affected
+
+
+def _infinite_parameters(X, targets, sample_weight, acc, C, ref, others):
+    """Mask of the reference-class parameters that separation makes infinite."""
+    q, K = acc.info.shape[0] // acc.n_classes, acc.n_classes
+    infinite = np.zeros(q * (K - 1), dtype=bool)
+    if not np.isinf(C):
+        return infinite  # the penalised estimate always exists
+    if acc.separated:
+        # Every sample is classified with a margin: complete separation, in
+        # which the whole estimate diverges.
+        infinite[:] = True
+        return infinite
+    _, d = separation_direction(X, targets, sample_weight, K, acc.fit_intercept)
+    if d is not None:
+        d_beta = (d[:, others] - d[:, [ref]]).ravel()  # order j * (K - 1) + k'
+        infinite = np.abs(d_beta) > 1e-6 * np.abs(d_beta).max()
+    return infinite
 
 
 def infer(
@@ -275,21 +296,34 @@ def infer(
     A = class_map(K, ref)
     H = to_reference(info, q, A)
     meat = to_reference(acc.meat, q, A)
-    cov, affected = _covariance(H, meat, cov_type)
-    if np.isinf(C) and acc.separated:
-        cov[:] = np.nan
-        affected[:] = True
+    others = np.delete(np.arange(K), ref)
+    infinite = _infinite_parameters(X, targets, sample_weight, acc, C, ref, others)
+    cov = np.full_like(H, np.nan)
+    affected = infinite.copy()
+    finite = ~infinite
+    if finite.any():
+        # The finite parameters' covariance is the limit along the separating
+        # direction: the separated samples' curvature vanishes there.
+        cov_f, affected_f = _covariance(
+            H[np.ix_(finite, finite)], meat[np.ix_(finite, finite)], cov_type
+        )
+        cov[np.ix_(finite, finite)] = cov_f
+        affected[finite] = affected_f
+    if infinite.any():
         warnings.warn(
-            "The classes are perfectly separated by the fitted scores: at C=inf "
-            "the maximum-likelihood estimate does not exist (the coefficients "
-            "grow without bound), so every standard error is NaN. Use a finite C "
-            "for a penalised fit.",
+            "The classes are (quasi-)separated: at C=inf the maximum-likelihood "
+            f"estimate does not exist, and {int(infinite.sum())} of "
+            f"{infinite.size} parameters grow without bound while the fit runs. "
+            "Their standard errors are NaN; the others are those of the limit "
+            "model. Use a finite C for a penalised fit, or drop the separating "
+            "features.",
             UserWarning,
             stacklevel=3,
         )
-    elif affected.any():
+    if (affected & ~infinite).any():
         warnings.warn(
-            f"The information matrix is singular: {int(affected.sum())} of "
+            "The information matrix is singular: "
+            f"{int((affected & ~infinite).sum())} of "
             f"{affected.size} parameters are not identified (collinear columns, "
             "or infinite coefficients from (quasi-)separation at C=inf); their "
             "standard errors are NaN.",
@@ -297,7 +331,6 @@ def infer(
             stacklevel=3,
         )
 
-    others = np.delete(np.arange(K), ref)
     beta = (theta[:, others] - theta[:, [ref]]).T  # (K - 1, q), class-major
     # Flat beta in the map's order is j * (K - 1) + k'; report class-major.
     order = np.arange(q * (K - 1)).reshape(q, K - 1).T.ravel()

@@ -193,21 +193,47 @@ def test_complete_separation_warns_and_gives_nan():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the fit itself does not converge
         clf = SoftmaxRegression(C=np.inf, max_iter=200).fit(X, y)
-    with pytest.warns(UserWarning, match="perfectly separated"):
+    with pytest.warns(UserWarning, match="separated"):
         res = clf.inference(X, y)
     assert np.isnan(res.bse).all()
     assert np.isfinite(res.params).all()
+    # A penalty makes the estimate exist: no warning, finite errors.
+    penalised = SoftmaxRegression(C=1.0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(penalised.inference(X, y).bse).all()
 
 
-def test_quasi_separation_warns_and_gives_nan():
+@pytest.mark.parametrize("fit", [{}, {"tol": 1e-10, "solver": "trust-ncg"}])
+def test_quasi_separation_gives_nan_for_the_separated_class_only(fit):
     X, y = load_iris(return_X_y=True)
     X = X[:, :2]  # setosa is linearly separable from the other two
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf = SoftmaxRegression(C=np.inf, tol=1e-10, max_iter=2000).fit(X, y)
-    with pytest.warns(UserWarning, match="singular|separated"):
-        res = clf.inference(X, y)
-    assert np.isnan(res.bse).any()
+        clf = SoftmaxRegression(C=np.inf, max_iter=3000, **fit).fit(X, y)
+    # Even a default fit, which stops with finite but huge coefficients and
+    # no ConvergenceWarning, is recognised.
+    with pytest.warns(UserWarning, match="separated"):
+        res = clf.inference(X, y, reference_class=1)
+    assert np.isnan(res.bse[0]).all()  # setosa against versicolor: infinite
+    assert np.isfinite(res.bse[1]).all()
+    if fit:
+        # Virginica against versicolor is the logit of the non-setosa samples,
+        # which the setosa samples no longer inform in the limit.
+        mask = y > 0
+        ref = sm.Logit((y[mask] == 2).astype(float), sm.add_constant(X[mask]))
+        ref = ref.fit(disp=0)
+        assert_allclose(res.params[1], ref.params, rtol=RTOL)
+        assert_allclose(res.bse[1], ref.bse, rtol=RTOL)
+
+
+def test_label_smoothing_removes_separation():
+    X, y = load_iris(return_X_y=True)
+    X = X[:, :2]
+    clf = SoftmaxRegression(C=np.inf, label_smoothing=0.1, tol=1e-10).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(clf.inference(X, y).bse).all()
 
 
 def test_collinear_column_gives_nan_for_it_only():
@@ -363,3 +389,17 @@ def test_class_weights_are_frequency_weights():
     b = by_sample.inference(X, y, sw, cov_type="HC0")
     assert_allclose(a.cov, b.cov, rtol=1e-7, atol=1e-14)
     assert_allclose(a.nobs, sw.sum())
+
+
+def test_without_the_linear_program_quasi_separation_still_warns(monkeypatch):
+    from softreg import _separation
+
+    monkeypatch.setattr(_separation, "MAX_ENTRIES", 0)  # as for a large problem
+    X, y = load_iris(return_X_y=True)
+    X = X[:, :2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = SoftmaxRegression(C=np.inf, tol=1e-10, solver="trust-ncg").fit(X, y)
+    with pytest.warns(UserWarning, match="singular"):
+        res = clf.inference(X, y)
+    assert np.isnan(res.bse).any()
