@@ -43,15 +43,7 @@ def separation_direction(X, targets, sample_weight, n_classes, fit_intercept):
         the data are not separated.
     """
     K = n_classes
-    Xd = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
-    # Separation is invariant to positive column scaling; unit scale makes
-    # the box and the tolerance mean the same for every feature.
-    scale = np.abs(Xd).max(axis=0)
-    scale[scale == 0] = 1.0
-    Xd = Xd / scale
-    if fit_intercept:
-        Xd = np.hstack([Xd, np.ones((Xd.shape[0], 1))])
-    q = Xd.shape[1]
+    q = X.shape[1] + int(fit_intercept)
     keep = np.asarray(sample_weight) > 0
     if targets.ndim == 1:
         rows, cls = np.flatnonzero(keep), targets[keep]
@@ -60,6 +52,14 @@ def separation_direction(X, targets, sample_weight, n_classes, fit_intercept):
     n_con = rows.size * (K - 1)
     if n_con * 2 * q > MAX_ENTRIES:
         return False, None
+    Xd = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+    # Separation is invariant to positive column scaling; unit scale makes
+    # the margins of every feature comparable.
+    scale = np.abs(Xd).max(axis=0)
+    scale[scale == 0] = 1.0
+    Xd = Xd / scale
+    if fit_intercept:
+        Xd = np.hstack([Xd, np.ones((Xd.shape[0], 1))])
     others = np.array([[m for m in range(K) if m != k] for k in range(K)])
     r = np.repeat(rows, K - 1)
     k = np.repeat(cls, K - 1)

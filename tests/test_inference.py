@@ -403,3 +403,17 @@ def test_without_the_linear_program_quasi_separation_still_warns(monkeypatch):
     with pytest.warns(UserWarning, match="singular"):
         res = clf.inference(X, y)
     assert np.isnan(res.bse).any()
+
+
+def test_sparse_and_float32_input_give_the_dense_result():
+    X, y = _synthetic()
+    dense = SoftmaxRegression(**TIGHT).fit(X, y)
+    res = dense.inference(X, y, cov_type="HC0")
+    sparse = dense.inference(sp.csr_matrix(X), y, cov_type="HC0")
+    assert_allclose(sparse.cov, res.cov, rtol=1e-10)
+    # float32 data: the statistics are still computed in float64.
+    X32 = X.astype(np.float32)
+    clf32 = SoftmaxRegression(**{**TIGHT, "tol": 1e-4}).fit(X32, y)
+    res32 = clf32.inference(X32, y)
+    assert res32.cov.dtype == np.float64
+    assert_allclose(res32.bse, dense.inference(X, y).bse, rtol=1e-3)
