@@ -1,6 +1,12 @@
 """softreg: scikit-learn compatible softmax regression with pluggable normalizers."""
 
 from ._estimator import SoftmaxRegression
+from ._targets import neg_soft_log_loss_scorer, soft_log_loss
 
 __version__ = "0.1.0.dev0"
-__all__ = ["SoftmaxRegression", "__version__"]
+__all__ = [
+    "SoftmaxRegression",
+    "__version__",
+    "neg_soft_log_loss_scorer",
+    "soft_log_loss",
+]

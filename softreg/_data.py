@@ -8,10 +8,10 @@ answers the same questions for Dask collections.
 
 import numpy as np
 from sklearn.model_selection import check_cv
-from sklearn.preprocessing import LabelEncoder
 
 from ._blocks import InMemoryRows
 from ._objective import linear_scores
+from ._targets import apply_class_weight, class_totals
 from ._temperature import temperature_terms
 
 
@@ -21,8 +21,9 @@ class InMemoryFitData:
     Parameters
     ----------
     X : {ndarray, csr_matrix} of shape (n_samples, n_features)
-    y : ndarray of shape (n_samples,)
-        Class labels.
+    targets : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        Labels encoded in ``range(n_classes)``, or soft targets.
+    classes : ndarray of shape (n_classes,)
     sample_weight : ndarray of shape (n_samples,)
         In ``X``'s dtype.
     make_runner : callable
@@ -31,7 +32,7 @@ class InMemoryFitData:
     Attributes
     ----------
     classes : ndarray
-        Sorted distinct labels.
+        The class labels.
     class_totals : ndarray of shape (n_classes,)
         Sum of the sample weights of each class.
     n_passes : int
@@ -39,25 +40,20 @@ class InMemoryFitData:
         ``temperature="auto"``).
     """
 
-    def __init__(self, X, y, sample_weight, make_runner):
-        encoder = LabelEncoder()
-        self.y = encoder.fit_transform(y)
-        self.classes = encoder.classes_
+    def __init__(self, X, targets, classes, sample_weight, make_runner):
+        self.y = targets
+        self.classes = classes
         self.X = X
         self.dtype = X.dtype
         self.sample_weight = sample_weight
-        self.class_totals = np.bincount(
-            self.y, weights=sample_weight, minlength=self.classes.size
-        )
+        self.class_totals = class_totals(targets, sample_weight, classes.size)
         self._make_runner = make_runner
         self.n_passes = 0
 
-    def _weights(self, class_weight):
-        return self.sample_weight * class_weight[self.y].astype(self.dtype)
-
     def rows(self, class_weight, index=None):
         """The rows of the fit (or of ``index``), with class weights applied."""
-        X, y, sw = self.X, self.y, self._weights(class_weight)
+        y, sw = apply_class_weight(self.y, self.sample_weight, class_weight)
+        X = self.X
         if index is not None:
             X, y, sw = X[index], y[index], sw[index]
         return InMemoryRows(X, y, sw, self.classes.size, self._make_runner())
@@ -69,11 +65,13 @@ class InMemoryFitData:
         kept) and returns ``log_t -> (loss, slope)`` of their out-of-fold
         scores, for :func:`softreg._temperature.minimize_temperature`.
         """
-        cv = check_cv(splitter, self.y, classifier=True)
+        # Soft targets are stratified by their most probable class.
+        strata = self.y if self.y.ndim == 1 else self.y.argmax(axis=1)
+        cv = check_cv(splitter, strata, classifier=True)
         n_classes = self.classes.size
-        sw = self._weights(class_weight)
+        y, sw = apply_class_weight(self.y, self.sample_weight, class_weight)
         scores = np.zeros((self.X.shape[0], n_classes), dtype=self.dtype)
-        for train, test in cv.split(self.X, self.y):
+        for train, test in cv.split(self.X, strata):
             # A class absent from a training fold simply gets no samples,
             # which the objective handles.
             rows = self.rows(class_weight, train)
@@ -89,7 +87,7 @@ class InMemoryFitData:
         normalizer = estimator.normalizer_
 
         def terms(log_t):
-            loss, slope = temperature_terms(normalizer, scores, self.y, sw, log_t)
+            loss, slope = temperature_terms(normalizer, scores, y, sw, log_t)
             return loss / total, slope / total
 
         return terms

@@ -20,9 +20,18 @@ from sklearn.utils.validation import (
 
 from ._blocks import BlockRunner
 from ._data import InMemoryFitData
+from ._inference import coef_table, infer, summary_text
 from ._objective import LinearObjective, map_score_blocks
 from ._robust import check_fit_memory, guarded_fit, native_input, native_labels
 from ._solvers import SOLVERS
+from ._targets import (
+    apply_class_weight,
+    check_soft_targets,
+    class_totals,
+    is_soft,
+    smooth,
+    validate_training_data,
+)
 from ._temperature import minimize_temperature
 from .normalizers._base import REQUIRED_METHODS, optional
 from .normalizers._registry import NORMALIZERS, resolve_normalizer
@@ -73,7 +82,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     class_weight : dict or "balanced", default=None
         Weights ``{class_label: weight}`` multiplied into the sample weights;
         ``"balanced"`` uses ``n_samples / (n_classes * np.bincount(y))``
-        (weighted counts when ``sample_weight`` is given).
+        (weighted counts when ``sample_weight`` is given; for soft targets
+        the soft class totals ``sample_weight @ Y``). With soft targets a
+        class weight ``c_k`` multiplies the weight ``Y[i, k]`` of class ``k``
+        in row ``i``, as in the replicated data set (see :meth:`fit`).
     tol : float, default=1e-4
         Stop when the largest absolute gradient entry falls below ``tol``
         (L-BFGS-B's ``gtol``).
@@ -126,11 +138,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         threads use the cores) and restored when the last call returns, so
         results do not depend on what runs beside them; see
         :ref:`thread-safety`.
+    label_smoothing : float in [0, 1), default=0.0
+        Train on the targets ``(1 - eps) * Y + eps / n_classes`` with
+        ``eps = label_smoothing`` and ``Y`` the one-hot labels (or the soft
+        targets), the meaning of PyTorch's ``CrossEntropyLoss``. The fit
+        equals the soft-target fit of that smoothed matrix.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels.
+        Class labels: the sorted labels of ``y``, or for soft targets the
+        ``classes`` fit parameter (default ``np.arange(n_classes)``).
     coef_ : ndarray of shape (n_classes, n_features)
         Weights ``W``, in ``X``'s dtype. For shift-invariant normalizers
         (softmax) it is centred: each column sums to zero over classes.
@@ -216,6 +234,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "solver": [StrOptions(set(SOLVERS))],
         "n_jobs": [Integral, None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -233,6 +252,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         random_state=None,
         solver="lbfgs",
         n_jobs=None,
+        label_smoothing=0.0,
     ):
         self.C = C
         self.fit_intercept = fit_intercept
@@ -247,6 +267,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.solver = solver
         self.n_jobs = n_jobs
+        self.label_smoothing = label_smoothing
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -258,7 +279,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     @guarded_fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, classes=None):
         """Fit the model by maximising the (penalised) likelihood.
 
         Parameters
@@ -267,12 +288,26 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             Training data; float32 is kept as float32. A Dask array or
             dataframe is fitted where it lives, one task per row chunk and
             pass (see the user guide's "Beyond one machine" page).
-        y : array-like of shape (n_samples,)
-            Class labels (at least two distinct classes); a Dask array or
-            series with Dask ``X``.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Class labels (at least two distinct classes), or soft targets:
+            a float matrix whose rows are probability vectors (non-negative,
+            summing to 1 within 1e-4; they are rescaled to sum to 1
+            exactly), e.g. a teacher's ``predict_proba``. A soft-target fit
+            minimises the cross-entropy ``-sum_k Y_ik log p_ik`` and equals
+            the label fit on the data with row ``i`` repeated once per class
+            ``k`` with weight ``sample_weight[i] * Y[i, k]``; one-hot rows give
+            exactly the label fit. A ``(n_samples, 1)`` column is read as
+            labels (with scikit-learn's ``DataConversionWarning``). With a
+            Dask ``X``, labels as a Dask array or series (soft targets and
+            label smoothing are in-memory only for now).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; integer weights are equivalent to
             repeating rows.
+        classes : array-like of shape (n_classes,), default=None
+            Soft targets only: the class label of each column of ``y``,
+            which becomes ``classes_`` (``predict`` returns these labels).
+            Default ``np.arange(n_classes)``. With labels ``y``, ``classes_``
+            is the sorted set of labels and ``classes`` must be None.
 
         Returns
         -------
@@ -284,22 +319,26 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             # Imported here: only users with Dask collections pay for Dask.
             from ._dask import DaskFitData, validation_view
 
+            if classes is not None or self.label_smoothing:
+                raise ValueError(
+                    "Soft targets and label_smoothing are not supported on Dask "
+                    "input yet; fit in memory, or use labels and "
+                    "label_smoothing=0."
+                )
             validate_data(self, validation_view(X), skip_check_array=True)
             data = DaskFitData(X, y, sample_weight)
             check_classification_targets(data.classes)
         else:
-            X, y = validate_data(
-                self,
-                native_input(X),
-                native_labels(y),
-                accept_sparse="csr",
-                dtype=[np.float64, np.float32],
+            # targets: labels encoded in range(n_classes), or a soft-target
+            # matrix; label smoothing makes a matrix of either.
+            X, targets, classes = validate_training_data(
+                self, native_input(X), native_labels(y), classes
             )
-            check_classification_targets(y)
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=X.dtype, ensure_non_negative=True
             )
-            data = InMemoryFitData(X, y, sample_weight, self._runner)
+            targets = smooth(targets, classes.size, self.label_smoothing, X.dtype)
+            data = InMemoryFitData(X, targets, classes, sample_weight, self._runner)
             memory_view = X
         classes = data.classes
         if classes.size < 2:
@@ -342,6 +381,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.coef_ = coef.astype(data.dtype)
         self.intercept_ = intercept.astype(data.dtype)
         return self
+
+    def _targets_and_weights(self, X, targets, classes, sample_weight):
+        """Smoothed targets and sample weights with the class weights applied."""
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+        targets = smooth(targets, classes.size, self.label_smoothing, X.dtype)
+        totals = class_totals(targets, sample_weight, classes.size)
+        weights = self._class_weight(classes, totals)
+        return apply_class_weight(targets, sample_weight, weights)
 
     def _class_weight(self, classes, class_totals):
         """Weight of each class from ``class_weight`` and the classes' totals."""
@@ -538,22 +587,28 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return self.classes_[indices]
 
     def score(self, X, y, sample_weight=None):
-        """Mean accuracy of :meth:`predict` on ``X`` against ``y``.
+        """Mean accuracy; with soft targets, the expected accuracy.
+
+        For labels this is :meth:`sklearn.base.ClassifierMixin.score`. For
+        soft targets ``Y`` it is ``sum_i s_i Y[i, predict(X)_i] / sum_i s_i``,
+        the accuracy against labels drawn from the rows of ``Y`` (exactly the
+        accuracy on the replicated data set of :meth:`fit`; plain accuracy
+        for one-hot rows). For a probabilistic score of soft targets use
+        :func:`softreg.soft_log_loss` or ``scoring=neg_soft_log_loss_scorer``.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Test samples; a Dask collection is scored chunk by chunk on the
             workers, without gathering the predictions.
-        y : array-like of shape (n_samples,)
-            True labels.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            True labels, or soft targets over ``classes_``.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
 
         Returns
         -------
         score : float
-            Weighted fraction of correctly classified samples.
         """
         if _is_dask(X):
             from ._dask import score, validation_view
@@ -561,4 +616,162 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             check_is_fitted(self)
             validate_data(self, validation_view(X), reset=False, skip_check_array=True)
             return score(self, X, y, sample_weight)
-        return super().score(X, y, sample_weight)
+        if not is_soft(y):
+            return super().score(X, y, sample_weight=sample_weight)
+        check_is_fitted(self)
+        Y = check_soft_targets(y, np.float64)
+        if Y.shape[1] != self.classes_.size:
+            raise ValueError(
+                f"The soft targets have {Y.shape[1]} columns but the model has "
+                f"{self.classes_.size} classes."
+            )
+        hit = Y[np.arange(Y.shape[0]), self.predict_proba(X).argmax(axis=1)]
+        if sample_weight is None:
+            return float(hit.mean())
+        sample_weight = _check_sample_weight(sample_weight, hit)
+        return float(np.dot(sample_weight, hit) / sample_weight.sum())
+
+    def inference(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        reference_class=None,
+        cov_type="nonrobust",
+        alpha=0.05,
+    ):
+        r"""Standard errors, Wald tests and fit statistics of the coefficients.
+
+        Computed from the exact Hessian of the objective at the fitted
+        parameters on the training data, in the reference-class
+        parametrisation :math:`\beta_k = \theta_k - \theta_{ref}` (``coef_``
+        and ``intercept_`` themselves stay centred). Needs a normalizer whose
+        loss is a log-likelihood (softmax); see :ref:`inference`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The training data the model was fitted on.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Its labels or soft targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Its sample weights, read as frequency weights (an integer weight
+            is a repeated row); the class weights and label smoothing of the
+            fit are applied as in :meth:`fit`.
+        reference_class : label, default=None
+            The class whose coefficients are set to zero; default
+            ``classes_[0]``, as statsmodels' ``MNLogit``.
+        cov_type : {"nonrobust", "HC0"}, default="nonrobust"
+            ``"nonrobust"``: the inverse observed information :math:`H^{-1}`.
+            ``"HC0"``: the robust sandwich :math:`H^{-1} B H^{-1}` with
+            :math:`B = \sum_i s_i g_i g_i^\top` over per-sample scores.
+            With ``C < inf``, :math:`H` is the penalised Hessian.
+        alpha : float, default=0.05
+            Confidence intervals have level ``1 - alpha``.
+
+        Returns
+        -------
+        result : :class:`~sklearn.utils.Bunch`
+            ``params``, ``bse``, ``zvalues``, ``pvalues``, ``ci_low``,
+            ``ci_high``: arrays of shape ``(n_classes - 1, n_params)``, one
+            row per non-reference class (``classes``), one column per
+            ``feature_names`` (``"intercept"`` first, then
+            ``feature_names_in_`` or ``x0, x1, ...``); ``cov``, the
+            covariance of ``params.ravel()``; ``reference_class``; ``llf``
+            (log-likelihood), ``llnull`` (intercept-only model), ``prsquared``
+            (McFadden), ``aic``, ``bic``, ``nobs`` (sum of the weights),
+            ``n_params`` (number of free parameters), ``llr_pvalue`` (the
+            likelihood-ratio test against the intercept-only model),
+            ``cov_type``, ``alpha``, ``C`` and ``max_gradient`` (largest
+            gradient entry at the fit).
+
+        Warns
+        -----
+        UserWarning
+            When the fit is not at the optimum on this data, when the
+            classes are perfectly separated at ``C=inf`` (all standard errors
+            NaN) or when the information matrix is singular (NaN for the
+            parameters that are not identified).
+
+        See Also
+        --------
+        coef_table : The same as a tidy table.
+        summary : The same as text.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from softreg import SoftmaxRegression
+        >>> X, y = load_iris(return_X_y=True)
+        >>> X = X[:, [0]]  # sepal length alone: the classes overlap
+        >>> clf = SoftmaxRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(X, y)
+        >>> res = clf.inference(X, y)
+        >>> res.feature_names.tolist(), res.classes.tolist()
+        (['intercept', 'x0'], [1, 2])
+        >>> res.params.round(2)
+        array([[-26.08,   4.82],
+               [-38.76,   6.85]])
+        >>> res.bse.round(2)
+        array([[4.89, 0.91],
+               [5.69, 1.02]])
+        """
+        check_is_fitted(self)
+        X, targets, _ = validate_training_data(self, X, y, reset=False)
+        targets, sample_weight = self._targets_and_weights(
+            X, targets, self.classes_, sample_weight
+        )
+        # The estimator's thread policy (BLAS limited to one thread when
+        # softreg runs its own) also for the dense linear algebra here.
+        with self._runner().running():
+            return infer(
+                self,
+                X,
+                targets,
+                sample_weight,
+                reference_class=reference_class,
+                cov_type=cov_type,
+                alpha=alpha,
+            )
+
+    def coef_table(self, X, y, sample_weight=None, **kwargs):
+        """Tidy table of the coefficients with their standard errors and tests.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            The training data, as for :meth:`inference`.
+        **kwargs
+            ``reference_class``, ``cov_type`` and ``alpha`` of
+            :meth:`inference`.
+
+        Returns
+        -------
+        table : pandas.DataFrame or numpy structured array
+            One row per non-reference class and parameter, columns
+            ``class``, ``feature``, ``coef``, ``std_err``, ``z``,
+            ``p_value``, ``ci_low``, ``ci_high``. A DataFrame when pandas
+            is installed, else a structured array with the same fields.
+        """
+        return coef_table(self.inference(X, y, sample_weight, **kwargs))
+
+    def summary(self, X, y, sample_weight=None, **kwargs):
+        """Text summary of :meth:`inference`, laid out like statsmodels'.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            The training data, as for :meth:`inference`.
+        **kwargs
+            ``reference_class``, ``cov_type`` and ``alpha`` of
+            :meth:`inference`.
+
+        Returns
+        -------
+        text : str
+            Fit statistics, then one block per non-reference class with the
+            coefficients, standard errors, z, two-sided p-values and
+            confidence intervals. Print it.
+        """
+        return summary_text(self.inference(X, y, sample_weight, **kwargs))

@@ -46,6 +46,17 @@ def one_hot_columns(y, n_classes, dtype):
     return Y.T
 
 
+def block_targets(y, n_classes, dtype):
+    """Target matrix of one row block, column-major like the scores.
+
+    ``y`` is a block of encoded labels (1-D: one-hot targets) or of a soft
+    target matrix (2-D, rows summing to 1: copied into ``dtype``).
+    """
+    if y.ndim == 1:
+        return one_hot_columns(y, n_classes, dtype)
+    return np.asfortranarray(y, dtype=dtype)
+
+
 def unpack(w, n_features, n_classes):
     """Views ``(W^T, b)`` of a flat parameter vector; ``b`` is None if absent."""
     Wt = w[: n_features * n_classes].reshape(n_features, n_classes)
@@ -217,7 +228,7 @@ class ChunkKernel:
         loss = 0.0
         for Xb, yb, sb in chunk:
             Z = linear_scores(Xb, Wt, b, self.inv_temperature)
-            Y = one_hot_columns(yb, self.n_classes, Z.dtype)
+            Y = block_targets(yb, self.n_classes, Z.dtype)
             block_loss, R = self.normalizer.loss_gradient(Y, Z)
             if self.uniform_weight is None:
                 loss += float(
@@ -249,7 +260,7 @@ class ChunkKernel:
             ZV = linear_scores(Xb, WVt, bv, self.inv_temperature)
             # The protocol passes the targets: a log-loss's Hessian generally
             # depends on them (softmax's does not).
-            Y = one_hot_columns(yb, K, ZV.dtype)
+            Y = block_targets(yb, K, ZV.dtype)
             HV = self.normalizer.hessp(ZV[:, :K], ZV[:, K:], Y=Y)
             # V already carries one 1/T; the chain rule back to W adds the other.
             if self.uniform_weight is None:
@@ -283,8 +294,9 @@ class LinearObjective:
         Training data, float32 or float64; never copied, and only read
         through row blocks. Each block's scores, the normalizer's work and
         the gradient rows are in ``X``'s dtype; sums over blocks are float64.
-    y : ndarray of shape (n_samples,)
-        Encoded labels in ``range(n_classes)``.
+    y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        Encoded labels in ``range(n_classes)``, or soft targets: a matrix
+        whose rows are probability vectors (see :func:`block_targets`).
     n_classes : int
     normalizer : object
         Has ``loss_gradient(Y, Z)``; :meth:`hessp` also needs
@@ -441,7 +453,7 @@ class LinearObjective:
 
         One fused pass over the data, like :meth:`loss_gradient`; needs the
         normalizer's ``hessp(Z, V, Y=None)`` (row-wise Hessian of the loss
-        times V), to which it passes the one-hot targets.
+        times V), to which it passes the block's targets.
 
         Parameters
         ----------

@@ -21,8 +21,8 @@ def temperature_terms(normalizer, scores, y, sample_weight, log_t):
     normalizer : object
         Has ``loss_gradient(Y, Z)``.
     scores : ndarray of shape (n_samples, n_classes)
-    y : ndarray of shape (n_samples,)
-        Encoded labels.
+    y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        Encoded labels, or soft targets (rows summing to 1).
     sample_weight : ndarray of shape (n_samples,)
     log_t : float
 
@@ -33,7 +33,10 @@ def temperature_terms(normalizer, scores, y, sample_weight, log_t):
     slope : float
         Its derivative with respect to ``log T``.
     """
-    Y = one_hot(y, scores.shape[1], scores.dtype)
+    if y.ndim == 2:  # soft targets
+        Y = np.asarray(y, dtype=scores.dtype)
+    else:
+        Y = one_hot(y, scores.shape[1], scores.dtype)
     Z = scores * scores.dtype.type(np.exp(-log_t))
     loss, R = normalizer.loss_gradient(Y, Z)
     weights = np.asarray(sample_weight, dtype=np.float64)
@@ -83,8 +86,8 @@ def fit_temperature(normalizer, scores, y, sample_weight):
         log-loss for softmax, the Fenchel-Young loss for sparsemax).
     scores : ndarray of shape (n_samples, n_classes)
         Out-of-fold scores ``X W^T + b`` of models trained at ``T = 1``.
-    y : ndarray of shape (n_samples,)
-        Encoded labels.
+    y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        Encoded labels, or soft targets (rows summing to 1).
     sample_weight : ndarray of shape (n_samples,)
 
     Returns

@@ -20,6 +20,7 @@ INSTANCES = [
     SoftmaxRegression(n_jobs=2),
     SoftmaxRegression(temperature=2.5),
     SoftmaxRegression(temperature="auto", random_state=0),
+    SoftmaxRegression(label_smoothing=0.1),
     SoftmaxRegression(normalizer="taylor", random_state=0),
     SoftmaxRegression(normalizer="spherical", random_state=0),
     SoftmaxRegression(normalizer=Spherical(eps=0.5), random_state=0),

@@ -901,3 +901,15 @@ def test_check_normalizer_is_deterministic_and_accepts_a_single_class_count():
     second = check_normalizer(Entmax15(), random_state=3, n_classes=4)
     assert first == second
     assert first.n_classes == (4,)
+
+
+def test_check_normalizer_verifies_a_declared_likelihood():
+    from softreg.normalizers import Sparsemax
+
+    check_normalizer(Softmax())  # declares it, and its loss is -log p
+
+    class FalseClaim(Sparsemax):
+        likelihood = True  # the sparsemax loss is not -log p
+
+    with pytest.raises(AssertionError, match="likelihood"):
+        check_normalizer(FalseClaim())

@@ -26,9 +26,9 @@ class Normalizer(BaseEstimator):
         with respect to that row of ``Z``, shape ``(n, K)``.
 
     Everything else is optional and has a default here: :meth:`log_proba`,
-    :meth:`decision`, :meth:`init_scale`, :attr:`convex` and
-    :attr:`shift_invariant`; objects that do not derive from this class get
-    the same defaults. One optional method has no default:
+    :meth:`decision`, :meth:`init_scale`, :attr:`convex`,
+    :attr:`shift_invariant` and :attr:`likelihood`; objects that do not
+    derive from this class get the same defaults. One optional method has no default:
 
     ``hessp(Z, V, Y=None)``
         The product of each row's loss Hessian (w.r.t. that row of ``Z``)
@@ -62,6 +62,12 @@ class Normalizer(BaseEstimator):
     #: ``intercept_`` over classes only for shift-invariant normalizers,
     #: whose scores are defined up to that constant.
     shift_invariant = False
+
+    #: Whether the loss of ``loss_gradient`` is the negative log-likelihood
+    #: ``-sum_k y_k log p_k`` of the probabilities ``__call__`` returns, so
+    #: that its Hessian is an observed information. Statistical inference
+    #: (``SoftmaxRegression.inference``) needs it, and shift invariance.
+    likelihood = False
 
     def log_proba(self, Z):
         """Logarithm of the probabilities; ``-inf`` where a probability is 0.

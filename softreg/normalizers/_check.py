@@ -259,6 +259,21 @@ class _Checker:
             )
         return observed
 
+    def check_likelihood(self, Z, P, Y):
+        if not getattr(self.nz, "likelihood", False):
+            return
+        prop = "likelihood"
+        loss = np.asarray(self.call(prop, "loss_gradient", Y, Z)[0])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nll = -np.sum(np.where(Y > 0, Y * np.log(P), 0.0), axis=1)
+        if not np.allclose(loss, nll, rtol=1e-7, atol=1e-10):
+            self.fail(
+                prop,
+                "likelihood is True but the loss is not -sum_k y_k log p_k "
+                f"(max difference {np.abs(loss - nll).max():.3g}); inference "
+                "would read a Hessian that is not an observed information.",
+            )
+
     def check_log_proba_and_decision(self, Z, P):
         if callable(getattr(self.nz, "log_proba", None)):
             prop = "log_proba consistent with __call__"
@@ -385,6 +400,8 @@ def check_normalizer(
     9. :func:`sklearn.base.clone` gives a normalizer with the same outputs,
        and ``init_scale`` returns a non-negative number (positive if the
        normalizer is not convex and zero scores are a stationary point).
+    10. if ``likelihood`` is declared True, the loss is the negative
+        log-likelihood ``-sum_k y_k log p_k`` of ``__call__``'s probabilities.
 
     Parameters
     ----------
@@ -504,6 +521,7 @@ def check_normalizer(
                 checker.check_large_scores(Z, targets["one-hot targets"])
             shift_observed &= checker.check_shift(Z, P)
             checker.check_log_proba_and_decision(Z, P)
+            checker.check_likelihood(Z, P, targets["soft targets"])
             checker.check_clone(Z, P)
     declared = bool(getattr(normalizer, "shift_invariant", False))
     if shift_observed and not declared:

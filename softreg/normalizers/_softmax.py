@@ -54,6 +54,7 @@ class Softmax(Normalizer):
     """
 
     shift_invariant = True
+    likelihood = True
 
     def __call__(self, Z):
         E, s, _ = _shifted_exp(Z)
