@@ -1,6 +1,7 @@
 """SoftmaxRegression: validation, classes, and the wiring of the layers."""
 
 import functools
+import inspect
 import sys
 from numbers import Integral, Real
 
@@ -268,6 +269,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.solver = solver
         self.n_jobs = n_jobs
         self.label_smoothing = label_smoothing
+
+    def __setstate__(self, state):
+        # A model pickled before a parameter existed loads with its default,
+        # which reproduces what that model did.
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self":
+                state.setdefault(name, param.default)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
