@@ -3,7 +3,9 @@
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.linear_model._base import SparseCoefMixin
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
@@ -19,6 +21,7 @@ from sklearn.utils.validation import (
 
 from ._blocks import BlockRunner
 from ._objective import LinearObjective, linear_scores, map_score_blocks
+from ._penalty import ElasticNet, check_bounds
 from ._solvers import SOLVERS
 from ._temperature import fit_temperature
 from .normalizers._base import REQUIRED_METHODS, optional
@@ -34,7 +37,7 @@ def _offers_decision(estimator):
     return isinstance(normalizer, str) or optional(normalizer, "decision") is not None
 
 
-class SoftmaxRegression(ClassifierMixin, BaseEstimator):
+class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
     r"""Multinomial logistic (softmax) regression with pluggable normalizers.
 
     Fits class scores :math:`z = W x + b` by minimising the weighted average
@@ -174,10 +177,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "C": [Interval(Real, 0, None, closed="right")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "bounds": [tuple, list, None],
         "fit_intercept": ["boolean"],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "normalizer": [
@@ -197,6 +202,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         C=1.0,
+        l1_ratio=0.0,
+        bounds=None,
         fit_intercept=True,
         class_weight=None,
         tol=1e-4,
@@ -211,6 +218,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         n_jobs=None,
     ):
         self.C = C
+        self.l1_ratio = l1_ratio
+        self.bounds = bounds
         self.fit_intercept = fit_intercept
         self.class_weight = class_weight
         self.tol = tol
@@ -263,6 +272,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 "SoftmaxRegression needs samples of at least 2 classes in the "
                 f"data, but the data contains only one class: {classes[0]!r}"
             )
+        # Bounds and the solver's support for them are checked before any work.
+        self._penalty = ElasticNet(
+            self.l1_ratio, *check_bounds(self.bounds, classes.size, X.shape[1])
+        )
+        SOLVERS[self.solver].check_penalty(self._penalty)
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=X.dtype, ensure_non_negative=True
         )
@@ -320,6 +334,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             fit_intercept=self.fit_intercept,
             temperature=temperature,
             runner=runner,
+            penalty=self._penalty,
         )
         w0 = self._initial_params(normalizer, n_classes, n_features, warm_start)
         with runner.running():
@@ -336,9 +351,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if optional(normalizer, "shift_invariant"):
             # Adding a constant to every class's score changes nothing, so the
             # intercept is only defined up to a constant: report the centred
-            # representative, as LogisticRegression does.
+            # representative, as LogisticRegression does. The optimal W is
+            # the shift with the smallest penalty: the centred one under the
+            # L2 penalty alone, not under L1 or bounds, where it is kept.
             intercept = intercept - intercept.mean()
-            coef = coef - coef.mean(axis=0)
+            if objective.penalty.centred:
+                coef = coef - coef.mean(axis=0)
         return np.ascontiguousarray(coef), intercept, n_iter
 
     def _cross_validated_temperature(self, X, y_enc, sample_weight):
@@ -373,13 +391,18 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             and hasattr(self, "coef_")
             and self.coef_.shape == (n_classes, n_features)
         ):
-            start = np.vstack([self.coef_.T, self.intercept_[None, :]])[:n_rows]
+            start = np.vstack([self._dense_coef().T, self.intercept_[None, :]])
+            start = start[:n_rows]
             return np.ascontiguousarray(start, dtype=np.float64).ravel()
         scale = optional(normalizer, "init_scale")()
         if scale:
             rng = check_random_state(self.random_state)
             return rng.normal(scale=scale, size=n_rows * n_classes)
         return np.zeros(n_rows * n_classes)
+
+    def _dense_coef(self):
+        """``coef_`` as an ndarray, also after :meth:`sparsify`."""
+        return self.coef_.toarray() if sp.issparse(self.coef_) else self.coef_
 
     def _map_scores(self, X, func):
         """Apply ``func`` to the score blocks of ``X``; rows stay in order."""
@@ -395,7 +418,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             ensure_all_finite=False,
         )
         dtype = np.result_type(X.dtype, self.coef_.dtype)
-        Wt = self.coef_.T.astype(dtype, copy=False)
+        # A sparsified coef_ (a few classes by n_features) is densified per
+        # call: the blocked products want a dense W^T, and this is cheap.
+        Wt = self._dense_coef().T.astype(dtype, copy=False)
         b = self.intercept_.astype(dtype, copy=False)
         runner = self._runner()
         with runner.running():
