@@ -41,27 +41,42 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
     r"""Multinomial logistic (softmax) regression with pluggable normalizers.
 
     Fits class scores :math:`z = W x + b` by minimising the weighted average
-    per-sample loss of the normalized scores plus an L2 penalty on ``W``,
+    per-sample loss of the normalized scores plus an elastic-net penalty on
+    ``W`` (L2 by default), optionally within box bounds :math:`l \le W \le u`,
 
     .. math::
 
         \frac{1}{S} \sum_i s_i\, \ell\big(y_i, (W x_i + b) / T\big)
-        + \frac{\lVert W\rVert_F^2}{2 C S},
+        + \frac{(1 - r)\, \lVert W\rVert_F^2 / 2 + r \lVert W\rVert_1}{C S},
 
-    with :math:`s_i` the sample weight times the class weight and
-    :math:`S = \sum_i s_i`. With the default softmax normalizer and ``T=1``
-    this is exactly the objective of
-    :class:`~sklearn.linear_model.LogisticRegression` with the ``lbfgs``
-    solver on three or more classes, and the fit is done the same way, with
+    with :math:`s_i` the sample weight times the class weight,
+    :math:`S = \sum_i s_i` and :math:`r` the ``l1_ratio``. With the default
+    softmax normalizer and ``T=1`` this is exactly the objective of
+    :class:`~sklearn.linear_model.LogisticRegression` (``solver="lbfgs"``
+    for ``r = 0``, ``solver="saga"`` with the same ``l1_ratio`` otherwise)
+    on three or more classes, and the fit is done with
     :func:`scipy.optimize.minimize` (``method="L-BFGS-B"``) and an analytic
-    gradient.
+    gradient; the L1 part and the bounds by splitting ``W`` into positive
+    and negative parts under bound constraints (see the user guide).
 
     Parameters
     ----------
     C : float, default=1.0
-        Inverse of the L2 regularisation strength, as in
+        Inverse of the regularisation strength, as in
         :class:`~sklearn.linear_model.LogisticRegression`; ``np.inf`` means
         no penalty. Must be positive.
+    l1_ratio : float, default=0.0
+        Elastic-net mixing ``r`` in ``[0, 1]``, with scikit-learn's meaning
+        and scaling: 0 is the L2 penalty, 1 the lasso (L1). With ``r > 0``
+        many coefficients are exact zeros (see :meth:`sparsify`); only
+        ``solver="lbfgs"`` supports it.
+    bounds : tuple (lower, upper), default=None
+        Box constraints ``lower <= coef_ <= upper``; each a scalar or an
+        array broadcastable to ``coef_``'s shape ``(n_classes, n_features)``
+        (``-np.inf``/``np.inf`` leave an entry free), e.g. ``(0, np.inf)``
+        for non-negative effects. Intercepts are not bounded. The fitted
+        ``coef_`` satisfies them exactly; only ``solver="lbfgs"`` supports
+        them.
     fit_intercept : bool, default=True
         Whether to fit a per-class intercept ``b`` (never penalised).
     class_weight : dict or "balanced", default=None
@@ -70,9 +85,13 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         (weighted counts when ``sample_weight`` is given).
     tol : float, default=1e-4
         Stop when the largest absolute gradient entry falls below ``tol``
-        (L-BFGS-B's ``gtol``).
+        (L-BFGS-B's ``gtol``); with ``l1_ratio > 0`` or ``bounds``, the
+        largest violation of the optimality conditions (the projected
+        gradient, in the original coefficients).
     max_iter : int, default=100
-        Maximum number of solver iterations.
+        Maximum number of solver iterations. 0 runs none: the starting
+        coefficients (zeros, or the previous fit's with ``warm_start``) are
+        kept, with a ConvergenceWarning unless they already meet ``tol``.
     warm_start : bool, default=False
         Start from the previous fit's ``coef_`` and ``intercept_`` when the
         shapes match.
@@ -123,10 +142,15 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     coef_ : ndarray of shape (n_classes, n_features)
-        Weights ``W``, in ``X``'s dtype. For shift-invariant normalizers
-        (softmax) it is centred: each column sums to zero over classes.
+        Weights ``W``, in ``X``'s dtype (a scipy.sparse matrix after
+        :meth:`sparsify`). For shift-invariant normalizers (softmax) under
+        the L2 penalty it is centred: each column sums to zero over classes.
+        With ``l1_ratio > 0`` or ``bounds`` it is not centred: it is the
+        minimiser found, which among the equivalent ``W + 1 a^T`` has the
+        smallest penalty (for the lasso, 0 is a median of every column).
     intercept_ : ndarray of shape (n_classes,)
-        Intercepts ``b`` (zeros if ``fit_intercept=False``), centred likewise.
+        Intercepts ``b`` (zeros if ``fit_intercept=False``), centred for
+        shift-invariant normalizers.
     normalizer_ : Normalizer
         The fitted, resolved normalizer object.
     temperature_ : float
@@ -152,7 +176,12 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
     ``SoftmaxRegression(C=c)`` give exactly the probabilities of
     ``LogisticRegression(C=2 * c)``, whose ``coef_`` equals
     ``coef_[1] - coef_[0]`` here. ``decision_function`` returns that
-    difference of scores, shape ``(n_samples,)``.
+    difference of scores, shape ``(n_samples,)``. With ``l1_ratio = r``
+    (since ``||W||_1 = ||w||_1`` at the antisymmetric optimum) the match is
+    ``LogisticRegression(C=2 * c / (1 + r), l1_ratio=2 * r / (1 + r),
+    solver="saga")``; for ``r = 1`` the probabilities match but ``coef_``
+    need not be antisymmetric (every split of ``w`` between the two rows
+    with opposite signs has the same penalty).
 
     **Stability.** Scores are shifted by their row maximum before
     exponentiation and log-probabilities are computed by log-sum-exp.
@@ -173,6 +202,12 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
     array([[0.982, 0.018, 0.   ]])
     >>> round(clf.score(X, y), 3)
     0.973
+
+    The lasso zeroes coefficients exactly; here only petal length is kept:
+
+    >>> lasso = SoftmaxRegression(C=0.1, l1_ratio=1.0).fit(X, y)
+    >>> (lasso.coef_ != 0).any(axis=0)
+    array([False, False,  True, False])
     """
 
     _parameter_constraints: dict = {

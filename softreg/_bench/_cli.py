@@ -172,7 +172,8 @@ def main(argv=None):
     if not _sklearnex_available():
         settings["scikit-learn-intelex"] = "not installed: not benchmarked"
     print("# softreg benchmark\n")
-    for k, v in {**info, **settings}.items():
+    # The L2 settings do not apply to an elastic-net-only run.
+    for k, v in {**info, **(settings if args.enet != "only" else {})}.items():
         print(f"{k}: {v}")
     if args.enet == "only":
         report = _elastic_net_section(args)
