@@ -350,7 +350,7 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         coef, intercept, self.n_iter_ = self._solve(
             X, y_enc, classes.size, sample_weight, train_temperature, self.warm_start
         )
-        self.coef_ = coef.astype(X.dtype)
+        self.coef_ = self._penalty.cast(coef, X.dtype)
         self.intercept_ = intercept.astype(X.dtype)
         return self
 

@@ -170,6 +170,19 @@ class ElasticNet:
         """Upper bounds in the ``W^T`` layout, or None."""
         return None if self.upper is None else self.upper.T
 
+    def cast(self, coef, dtype):
+        """``coef`` (``(n_classes, n_features)``) in ``dtype``, still in bounds.
+
+        Rounding to float32 can step a coefficient at a bound just outside
+        it; such entries are moved one ulp back inside.
+        """
+        out = np.asarray(coef).astype(dtype)
+        if self.has_bounds:
+            for bound, inward in ((self.lower, np.inf), (self.upper, -np.inf)):
+                outside = (out < bound) if inward > 0 else (out > bound)
+                out[outside] = np.nextafter(out[outside], dtype.type(inward))
+        return out
+
     def smooth_value(self, Wt):
         """``l2 / 2 * ||W||_F^2``."""
         return 0.5 * self.l2 * float(np.vdot(Wt, Wt)) if self.l2 else 0.0

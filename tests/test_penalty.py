@@ -309,6 +309,16 @@ def test_bounds_with_float32_and_sparse_input():
     assert clf.coef_.max() <= 1
     dense = SoftmaxRegression(bounds=(0, 1), l1_ratio=0.5, tol=1e-6).fit(X, y)
     assert_allclose(clf.coef_, dense.coef_, atol=1e-4)
+    # Bounds that float32 cannot represent still hold for the float32 coef_.
+    for bounds in [(-0.1, 0.1), (0.1, 0.7), (-0.7, -0.1)]:
+        f32 = SoftmaxRegression(bounds=bounds).fit(X.astype(np.float32), y)
+        assert f32.coef_.dtype == np.float32
+        # In float64: a Python float compared with float32 is rounded first.
+        assert f32.coef_.astype(np.float64).min() >= bounds[0]
+        assert f32.coef_.astype(np.float64).max() <= bounds[1]
+        assert (f32.coef_ == np.float32(bounds[1])).any() or (
+            f32.coef_ == np.nextafter(np.float32(bounds[1]), np.float32(-1))
+        ).any()
 
 
 # --- max_iter=0, sparsify / densify -------------------------------------------
