@@ -379,3 +379,45 @@ def test_sparsify_before_fit_raises():
 
     with pytest.raises(NotFittedError):
         SoftmaxRegression().sparsify()
+
+
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.6])
+def test_bounded_view_gradient_and_maps(l1_ratio):
+    # The split, standardised, bounded variables: the gradient matches central
+    # differences of the objective, and to_w / to_u map back and forth.
+    from scipy.optimize import check_grad
+
+    from softreg._objective import LinearObjective
+    from softreg._split import BoundedView
+    from softreg._standardize import Standardized
+    from softreg.normalizers import Softmax
+
+    X, y = _standardised(load_iris)
+    X = X * [10.0, 1.0, 0.1, 1.0] + [5.0, 0.0, -3.0, 0.0]  # not near identity
+    lower, upper = check_bounds((-1.0, [[2.0, np.inf, 1.0, np.inf]]), 3, 4)
+    penalty = ElasticNet(l1_ratio, lower, upper)
+    obj = LinearObjective(
+        X, y, 3, Softmax(), np.ones(y.size), C=0.5, fit_intercept=True,
+        penalty=penalty,
+    )  # fmt: skip
+    view = BoundedView(Standardized(obj), obj.penalty)
+    assert view.problem.scale is not None
+    rng = np.random.default_rng(0)
+    x = np.clip(rng.uniform(0, 0.5, view.bounds.lb.size), view.bounds.lb, None)
+    x = np.minimum(x, view.bounds.ub)
+    err = check_grad(
+        lambda v: view.loss_gradient(v)[0], lambda v: view.loss_gradient(v)[1], x
+    )
+    assert err <= 1e-6 * np.linalg.norm(view.loss_gradient(x)[1])
+    # The objective in x is the original one at to_w(x) when P * N = 0.
+    w = rng.normal(size=obj.n_params) * 0.5
+    x = view.to_u(w)
+    w_feasible = view.to_w(x)
+    Wt = w_feasible[:12].reshape(4, 3)
+    assert np.all(Wt >= lower.T)
+    assert np.all(Wt <= upper.T)
+    assert_allclose(view.project(w), w_feasible, atol=1e-12)
+    smooth = obj.loss_gradient(w_feasible)[0]
+    assert_allclose(
+        view.loss_gradient(x)[0], smooth + obj.penalty.l1 * np.abs(Wt).sum()
+    )
