@@ -308,10 +308,7 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
                 f"data, but the data contains only one class: {classes[0]!r}"
             )
         # Bounds and the solver's support for them are checked before any work.
-        self._penalty = ElasticNet(
-            self.l1_ratio, *check_bounds(self.bounds, classes.size, X.shape[1])
-        )
-        SOLVERS[self.solver].check_penalty(self._penalty)
+        penalty = self._penalty(classes.size, X.shape[1])
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=X.dtype, ensure_non_negative=True
         )
@@ -350,9 +347,20 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         coef, intercept, self.n_iter_ = self._solve(
             X, y_enc, classes.size, sample_weight, train_temperature, self.warm_start
         )
-        self.coef_ = self._penalty.cast(coef, X.dtype)
+        self.coef_ = penalty.cast(coef, X.dtype)
         self.intercept_ = intercept.astype(X.dtype)
         return self
+
+    def _penalty(self, n_classes, n_features):
+        """The penalty of ``l1_ratio`` and ``bounds``, checked for the solver.
+
+        Raises ValueError for bad bounds or a solver that cannot handle them.
+        """
+        penalty = ElasticNet(
+            self.l1_ratio, *check_bounds(self.bounds, n_classes, n_features)
+        )
+        SOLVERS[self.solver].check_penalty(penalty)
+        return penalty
 
     def _solve(self, X, y_enc, n_classes, sample_weight, temperature, warm_start):
         """Minimise the objective; return centred ``coef``, ``intercept``, n_iter."""
@@ -369,7 +377,7 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
             fit_intercept=self.fit_intercept,
             temperature=temperature,
             runner=runner,
-            penalty=self._penalty,
+            penalty=self._penalty(n_classes, n_features),
         )
         w0 = self._initial_params(normalizer, n_classes, n_features, warm_start)
         with runner.running():
