@@ -563,7 +563,7 @@ def score(estimator, X, y, sample_weight=None):
     X = check_dask_X(X, dtype_from=estimator.coef_.dtype)
     proba = map_scores(
         X,
-        estimator.coef_.T,
+        estimator._dense_coef().T,
         estimator.intercept_,
         estimator.normalizer_,
         1.0 / estimator.temperature_,

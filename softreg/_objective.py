@@ -7,7 +7,11 @@ With scores ``z_i = (W x_i + b) / T``, weights ``s_i`` and ``S = sum_i s_i``::
 which is scikit-learn's multinomial objective (``LinearModelLoss`` with
 ``l2_reg_strength = 1 / (C S)``). The normalizer supplies ``loss`` and its
 gradient with respect to ``z`` (and, for Newton solvers, Hessian-vector
-products); this module only does the linear algebra.
+products); this module only does the linear algebra. The penalty is an
+object (:class:`softreg._penalty.ElasticNet`): with ``l1_ratio = r`` the
+objective evaluated here is the smooth part, data plus
+``(1 - r) ||W||_F^2 / (2 C S)``; the L1 part and bounds are left to the
+bounded solver view (:mod:`softreg._split`).
 
 The flat vector holds ``W^T`` (shape ``(n_features, n_classes)``) row by row,
 followed by ``b`` when there is an intercept, so ``X @ W^T`` and ``X^T @ R``
@@ -34,6 +38,7 @@ from ._blocks import (
     plan_blocks,
     row_block,
 )
+from ._penalty import ElasticNet
 
 
 def one_hot_columns(y, n_classes, dtype):
@@ -312,6 +317,10 @@ class LinearObjective:
     block_rows : int, default=None
         Rows per block; by default sized to the L2 cache (dense) or to a
         number of stored entries (sparse), see :mod:`softreg._blocks`.
+    penalty : ElasticNet, default=None
+        The penalty's form (``l1_ratio``, bounds); its strength is
+        ``1 / (C S)``. None is the L2 penalty. Bound to ``C`` and ``S`` as
+        the attribute ``penalty``.
 
     Notes
     -----
@@ -348,13 +357,23 @@ class LinearObjective:
         temperature=1.0,
         runner=None,
         block_rows=None,
+        penalty=None,
     ):
         rows = InMemoryRows(X, y, sample_weight, n_classes, runner, block_rows)
-        self._setup(rows, n_classes, normalizer, C, fit_intercept, temperature)
+        self._setup(rows, n_classes, normalizer, C, fit_intercept, temperature, penalty)
         self.X = X
 
     @classmethod
-    def over(cls, rows, n_classes, normalizer, C, fit_intercept, temperature=1.0):
+    def over(
+        cls,
+        rows,
+        n_classes,
+        normalizer,
+        C,
+        fit_intercept,
+        temperature=1.0,
+        penalty=None,
+    ):
         """The objective over any rows object (in memory or Dask).
 
         ``rows`` provides ``n_samples``, ``n_features``, ``dtype``,
@@ -363,10 +382,12 @@ class LinearObjective:
         n_score_columns)``.
         """
         self = cls.__new__(cls)
-        self._setup(rows, n_classes, normalizer, C, fit_intercept, temperature)
+        self._setup(rows, n_classes, normalizer, C, fit_intercept, temperature, penalty)
         return self
 
-    def _setup(self, rows, n_classes, normalizer, C, fit_intercept, temperature):
+    def _setup(
+        self, rows, n_classes, normalizer, C, fit_intercept, temperature, penalty
+    ):
         self.rows = rows
         self.n_classes = n_classes
         self.normalizer = normalizer
@@ -376,7 +397,11 @@ class LinearObjective:
         self.n_features = rows.n_features
         self.dtype = rows.dtype
         self.sw_sum = rows.sw_sum
-        self.l2 = 0.0 if np.isinf(C) else 1.0 / (C * self.sw_sum)
+        self.penalty = (penalty if penalty is not None else ElasticNet()).bind(
+            C, self.sw_sum
+        )
+        # The quadratic strength, which the standardisation's scales use.
+        self.l2 = self.penalty.l2
         self.kernel = ChunkKernel(
             normalizer,
             n_classes,
@@ -416,14 +441,14 @@ class LinearObjective:
         return np.ascontiguousarray(Wt), b
 
     def _gradient(self, G, gb, w64):
-        """The flat float64 gradient from the summed data part, plus the penalty."""
+        """The flat float64 gradient from the summed data part, plus the
+        penalty's smooth gradient (or Hessian product, for a direction ``w64``)."""
         grad = np.zeros((self.n_params // self.n_classes, self.n_classes))
         grad[: self.n_features] = G
         if self.fit_intercept:
             grad[self.n_features] = gb
-        if self.l2:
-            Wt64, _ = unpack(w64, self.n_features, self.n_classes)
-            grad[: self.n_features] += self.l2 * Wt64
+        Wt64, _ = unpack(w64, self.n_features, self.n_classes)
+        self.penalty.add_gradient(Wt64, grad[: self.n_features])
         return grad.ravel()
 
     def loss_gradient(self, w):
@@ -443,9 +468,8 @@ class LinearObjective:
         loss, G, gb = self.rows.map_reduce(self.kernel.loss_gradient, Wt, b)
         grad = self._gradient(G, gb, w)
         loss = float(loss) / self.sw_sum
-        if self.l2:
-            Wt64, _ = unpack(w, self.n_features, self.n_classes)
-            loss += 0.5 * self.l2 * float(np.vdot(Wt64, Wt64))
+        Wt64, _ = unpack(w, self.n_features, self.n_classes)
+        loss += self.penalty.smooth_value(Wt64)
         return loss, grad
 
     def hessp(self, w, v):
