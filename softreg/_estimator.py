@@ -543,6 +543,31 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
             return rng.normal(scale=scale, size=n_rows * n_classes)
         return np.zeros(n_rows * n_classes)
 
+    def sparsify(self):
+        """Store ``coef_`` as a ``scipy.sparse`` CSR matrix.
+
+        As :meth:`sklearn.linear_model.LogisticRegression.sparsify`: worth
+        it when most coefficients are zero (``l1_ratio > 0``); predictions
+        are unchanged, for dense and sparse input. ``intercept_`` stays
+        dense; a warm start from a sparsified model works.
+
+        Returns
+        -------
+        self : SoftmaxRegression
+            The estimator, with a sparse ``coef_``.
+        """
+        return super().sparsify()
+
+    def densify(self):
+        """Store ``coef_`` as an ndarray again (undoes :meth:`sparsify`).
+
+        Returns
+        -------
+        self : SoftmaxRegression
+            The estimator, with a dense ``coef_``.
+        """
+        return super().densify()
+
     def _dense_coef(self):
         """``coef_`` as an ndarray, also after :meth:`sparsify`."""
         return self.coef_.toarray() if sp.issparse(self.coef_) else self.coef_

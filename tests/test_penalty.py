@@ -324,15 +324,18 @@ def test_bounds_with_float32_and_sparse_input():
 # --- max_iter=0, sparsify / densify -------------------------------------------
 
 
-@pytest.mark.parametrize("l1_ratio", [0.0, 1.0])
-def test_max_iter_zero_like_logistic_regression(l1_ratio):
+@pytest.mark.parametrize(
+    ("solver", "l1_ratio"),
+    [("lbfgs", 0.0), ("lbfgs", 1.0), ("newton-cg", 0.0), ("trust-ncg", 0.0)],
+)
+def test_max_iter_zero_like_logistic_regression(solver, l1_ratio):
     # scikit-learn's test_zero_max_iter: the state right after initialisation
     # (its lbfgs alone already takes a step; its newton-cg does not).
     X, y = _standardised(load_iris)
     ref = LogisticRegression(max_iter=0, solver="newton-cg")
     with pytest.warns(ConvergenceWarning):
         ref.fit(X, y)
-    clf = SoftmaxRegression(max_iter=0, l1_ratio=l1_ratio)
+    clf = SoftmaxRegression(max_iter=0, l1_ratio=l1_ratio, solver=solver)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     assert clf.n_iter_ == 0
