@@ -232,35 +232,15 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def _runner(self):
         return BlockRunner.from_n_jobs(self.n_jobs)
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model by maximising the (penalised) likelihood.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 is kept as float32.
-        y : array-like of shape (n_samples,)
-            Class labels (at least two distinct classes).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights; integer weights are equivalent to
-            repeating rows.
-
-        Returns
-        -------
-        self : SoftmaxRegression
-            The fitted estimator.
-        """
-        X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
-        )
+    def _encode_and_weigh(self, X, y, sample_weight):
+        """Encoded labels, classes, and sample weights times the class weights."""
         check_classification_targets(y)
         encoder = LabelEncoder()
         y_enc = encoder.fit_transform(y)
         classes = encoder.classes_
         if classes.size < 2:
             raise ValueError(
-                "SoftmaxRegression needs samples of at least 2 classes in the "
+                f"{type(self).__name__} needs samples of at least 2 classes in the "
                 f"data, but the data contains only one class: {classes[0]!r}"
             )
         sample_weight = _check_sample_weight(
@@ -287,6 +267,31 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 "there is nothing to fit."
             )
 
+        return y_enc, classes, sample_weight
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model by maximising the (penalised) likelihood.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 is kept as float32.
+        y : array-like of shape (n_samples,)
+            Class labels (at least two distinct classes).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; integer weights are equivalent to
+            repeating rows.
+
+        Returns
+        -------
+        self : SoftmaxRegression
+            The fitted estimator.
+        """
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
+        )
+        y_enc, classes, sample_weight = self._encode_and_weigh(X, y, sample_weight)
         self.classes_ = classes
         self.normalizer_ = resolve_normalizer(self.normalizer)
         if self.temperature == "auto":
@@ -305,8 +310,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.intercept_ = intercept.astype(X.dtype)
         return self
 
-    def _solve(self, X, y_enc, n_classes, sample_weight, temperature, warm_start):
-        """Minimise the objective; return centred ``coef``, ``intercept``, n_iter."""
+    def _solve(
+        self, X, y_enc, n_classes, sample_weight, temperature, warm_start, moments=None
+    ):
+        """Minimise the objective; return centred ``coef``, ``intercept``, n_iter.
+
+        ``moments``: the feature moments of ``X`` under ``sample_weight``, when
+        a caller fitting the same data many times (a path) already has them.
+        """
         normalizer = self.normalizer_
         n_features = X.shape[1]
         runner = self._runner()
@@ -320,6 +331,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             fit_intercept=self.fit_intercept,
             temperature=temperature,
             runner=runner,
+            moments=moments,
         )
         w0 = self._initial_params(normalizer, n_classes, n_features, warm_start)
         with runner.running():

@@ -195,6 +195,10 @@ class LinearObjective:
     block_rows : int, default=None
         Rows per block; by default sized to the L2 cache (dense) or to a
         number of stored entries (sparse), see :mod:`softreg._blocks`.
+    moments : tuple of two ndarrays, default=None
+        The result of :meth:`feature_moments` for this ``X`` and
+        ``sample_weight``, when already known (a regularisation path fits
+        the same data at many ``C``); computed on first use otherwise.
 
     Notes
     -----
@@ -229,6 +233,7 @@ class LinearObjective:
         temperature=1.0,
         runner=None,
         block_rows=None,
+        moments=None,
     ):
         self.X = X
         self.y = y
@@ -263,6 +268,7 @@ class LinearObjective:
             self._weight = None
         self._scale = scale
         self._buffers = None
+        self._moments = moments
 
     @property
     def n_params(self):
@@ -455,13 +461,17 @@ class LinearObjective:
         mean_sq : ndarray of shape (n_features,)
             ``sum_i s_i x_ij^2 / S``.
         """
-        parts = self.runner.map(self._chunk_moments, range(len(self.chunks)))
-        m = np.zeros(self.n_features)
-        q = np.zeros(self.n_features)
-        for pm, pq in parts:
-            m += pm
-            q += pq
-        return m / self.sw_sum, q / self.sw_sum
+        # One pass over X, independent of C and of the parameters: done once
+        # per objective (or per path, when passed in as ``moments``).
+        if self._moments is None:
+            parts = self.runner.map(self._chunk_moments, range(len(self.chunks)))
+            m = np.zeros(self.n_features)
+            q = np.zeros(self.n_features)
+            for pm, pq in parts:
+                m += pm
+                q += pq
+            self._moments = (m / self.sw_sum, q / self.sw_sum)
+        return self._moments
 
 
 def _sparse_tdot(Xb, s):
