@@ -1,7 +1,6 @@
 """SoftmaxRegressionCV: ``C`` (and ``l1_ratio``) chosen on warm-started paths."""
 
 import inspect
-from contextlib import nullcontext
 from numbers import Integral
 
 import numpy as np
@@ -91,8 +90,8 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         CPU cores for the whole fit, shared between folds and threads: with
         ``N`` cores and ``m`` paths (folds times ``l1_ratios``),
         ``min(N, m)`` paths run at once (joblib, threads) and each fit within
-        them uses ``N // min(N, m)`` threads, with BLAS kept to one thread
-        whenever paths run side by side, so the total never exceeds ``N``.
+        them uses ``N // min(N, m)`` threads, and BLAS is kept to one thread
+        throughout, so the total never exceeds ``N``.
         ``None`` means one core per physical core (capped by
         ``OMP_NUM_THREADS``), as in :class:`SoftmaxRegression`; ``-1`` all
         logical CPUs. Independent paths come first because they need no
@@ -323,6 +322,14 @@ feature_names_in_
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
         )
+        # softreg's threads own the parallelism (see softreg._blocks): BLAS
+        # keeps one thread throughout, n_jobs=1 included, where a BLAS pool
+        # would only spin between the small products of the paths.
+        with _blas_limit():
+            return self._fit_grid(X, y, sample_weight)
+
+    def _fit_grid(self, X, y, sample_weight):
+        """The paths on every fold, the choice, the refit; ``X`` validated."""
         Cs = c_grid(self.Cs)
         l1_ratios = self._l1_ratio_grid()
         score_weight = None
@@ -353,25 +360,12 @@ feature_names_in_
             "random_state": random_state,
             "scorer": self._scorer(classes),
         }
-        # Paths side by side each run single-threaded numpy code: BLAS must
-        # not add threads of its own (see softreg._blocks).
-        with _blas_limit() if n_parallel > 1 else nullcontext():
-            results = Parallel(
-                n_jobs=n_parallel, prefer="threads", verbose=self.verbose
-            )(
-                delayed(self._fold_path)(
-                    X,
-                    y,
-                    y_enc,
-                    weights,
-                    score_weight,
-                    *folds[f],
-                    Cs,
-                    l1_ratios[j],
-                    ctx,
-                )
-                for f, j in tasks
+        results = Parallel(n_jobs=n_parallel, prefer="threads", verbose=self.verbose)(
+            delayed(self._fold_path)(
+                X, y, y_enc, weights, score_weight, *folds[f], Cs, l1_ratios[j], ctx
             )
+            for f, j in tasks
+        )
 
         n_folds, n_l1, n_cs = len(folds), l1_ratios.size, Cs.size
         n_classes, n_features = classes.size, X.shape[1]
@@ -405,11 +399,14 @@ feature_names_in_
         intercept = np.mean(
             [intercepts[f, j, i] for f, (j, i) in enumerate(best)], axis=0
         )
-        self.C_ = float(np.mean([Cs[i] for _, i in best]))
-        self.l1_ratio_ = float(np.mean([l1_ratios[j] for j, _ in best]))
+        if self.refit:
+            self.C_, self.l1_ratio_ = float(Cs[i_c]), float(l1_ratios[i_l1])
+        else:
+            self.C_ = float(np.mean([Cs[i] for _, i in best]))
+            self.l1_ratio_ = float(np.mean([l1_ratios[j] for j, _ in best]))
 
         if self.refit:
-            final = self._estimator(self.l1_ratio_, self.n_jobs, train_T, random_state)
+            final = self._estimator(self.l1_ratio_, n_cores, train_T, random_state)
             final.set_params(C=self.C_, warm_start=True)
             final.coef_, final.intercept_ = coef, intercept
             final.fit(X, y, sample_weight)

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from softreg import SoftmaxRegression
+from softreg import SoftmaxRegression, SoftmaxRegressionCV
 from softreg.normalizers import Spherical
 
 # Reasoned table of checks expected to fail, per instance: empty on purpose.
@@ -30,6 +30,13 @@ INSTANCES = [
         normalizer="sparsemax", C=0.1, temperature="auto", random_state=0
     ),
     SoftmaxRegression(normalizer="entmax15", temperature="auto", random_state=0),
+    # Small grids and three folds keep the checks' many fits quick.
+    SoftmaxRegressionCV(Cs=3, cv=3),
+    SoftmaxRegressionCV(Cs=3, cv=3, n_jobs=2, temperature="auto"),
+    SoftmaxRegressionCV(
+        Cs=[0.1, 1.0], cv=3, scoring="accuracy", refit=False, class_weight="balanced"
+    ),
+    SoftmaxRegressionCV(Cs=2, cv=3, normalizer="sparsemax", temperature=2.0),
 ]
 
 
