@@ -3,7 +3,9 @@
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.linear_model._base import SparseCoefMixin
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
@@ -19,6 +21,7 @@ from sklearn.utils.validation import (
 
 from ._blocks import BlockRunner
 from ._objective import LinearObjective, linear_scores, map_score_blocks
+from ._penalty import ElasticNet, check_bounds
 from ._solvers import SOLVERS
 from ._temperature import fit_temperature
 from .normalizers._base import REQUIRED_METHODS, optional
@@ -34,31 +37,46 @@ def _offers_decision(estimator):
     return isinstance(normalizer, str) or optional(normalizer, "decision") is not None
 
 
-class SoftmaxRegression(ClassifierMixin, BaseEstimator):
+class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
     r"""Multinomial logistic (softmax) regression with pluggable normalizers.
 
     Fits class scores :math:`z = W x + b` by minimising the weighted average
-    per-sample loss of the normalized scores plus an L2 penalty on ``W``,
+    per-sample loss of the normalized scores plus an elastic-net penalty on
+    ``W`` (L2 by default), optionally within box bounds :math:`l \le W \le u`,
 
     .. math::
 
         \frac{1}{S} \sum_i s_i\, \ell\big(y_i, (W x_i + b) / T\big)
-        + \frac{\lVert W\rVert_F^2}{2 C S},
+        + \frac{(1 - r)\, \lVert W\rVert_F^2 / 2 + r \lVert W\rVert_1}{C S},
 
-    with :math:`s_i` the sample weight times the class weight and
-    :math:`S = \sum_i s_i`. With the default softmax normalizer and ``T=1``
-    this is exactly the objective of
-    :class:`~sklearn.linear_model.LogisticRegression` with the ``lbfgs``
-    solver on three or more classes, and the fit is done the same way, with
+    with :math:`s_i` the sample weight times the class weight,
+    :math:`S = \sum_i s_i` and :math:`r` the ``l1_ratio``. With the default
+    softmax normalizer and ``T=1`` this is exactly the objective of
+    :class:`~sklearn.linear_model.LogisticRegression` (``solver="lbfgs"``
+    for ``r = 0``, ``solver="saga"`` with the same ``l1_ratio`` otherwise)
+    on three or more classes, and the fit is done with
     :func:`scipy.optimize.minimize` (``method="L-BFGS-B"``) and an analytic
-    gradient.
+    gradient; the L1 part and the bounds by splitting ``W`` into positive
+    and negative parts under bound constraints (see the user guide).
 
     Parameters
     ----------
     C : float, default=1.0
-        Inverse of the L2 regularisation strength, as in
+        Inverse of the regularisation strength, as in
         :class:`~sklearn.linear_model.LogisticRegression`; ``np.inf`` means
         no penalty. Must be positive.
+    l1_ratio : float, default=0.0
+        Elastic-net mixing ``r`` in ``[0, 1]``, with scikit-learn's meaning
+        and scaling: 0 is the L2 penalty, 1 the lasso (L1). With ``r > 0``
+        many coefficients are exact zeros (see :meth:`sparsify`); only
+        ``solver="lbfgs"`` supports it.
+    bounds : tuple (lower, upper), default=None
+        Box constraints ``lower <= coef_ <= upper``; each a scalar or an
+        array broadcastable to ``coef_``'s shape ``(n_classes, n_features)``
+        (``-np.inf``/``np.inf`` leave an entry free), e.g. ``(0, np.inf)``
+        for non-negative effects. Intercepts are not bounded. The fitted
+        ``coef_`` satisfies them exactly; only ``solver="lbfgs"`` supports
+        them.
     fit_intercept : bool, default=True
         Whether to fit a per-class intercept ``b`` (never penalised).
     class_weight : dict or "balanced", default=None
@@ -67,9 +85,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         (weighted counts when ``sample_weight`` is given).
     tol : float, default=1e-4
         Stop when the largest absolute gradient entry falls below ``tol``
-        (L-BFGS-B's ``gtol``).
+        (L-BFGS-B's ``gtol``); with ``l1_ratio > 0`` or ``bounds``, the
+        largest violation of the optimality conditions (the projected
+        gradient, in the original coefficients).
     max_iter : int, default=100
-        Maximum number of solver iterations.
+        Maximum number of solver iterations. 0 runs none: the starting
+        coefficients (zeros, or the previous fit's with ``warm_start``) are
+        kept, with a ConvergenceWarning unless they already meet ``tol``.
     warm_start : bool, default=False
         Start from the previous fit's ``coef_`` and ``intercept_`` when the
         shapes match.
@@ -120,10 +142,15 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     coef_ : ndarray of shape (n_classes, n_features)
-        Weights ``W``, in ``X``'s dtype. For shift-invariant normalizers
-        (softmax) it is centred: each column sums to zero over classes.
+        Weights ``W``, in ``X``'s dtype (a scipy.sparse matrix after
+        :meth:`sparsify`). For shift-invariant normalizers (softmax) under
+        the L2 penalty it is centred: each column sums to zero over classes.
+        With ``l1_ratio > 0`` or ``bounds`` it is not centred: it is the
+        minimiser found, which among the equivalent ``W + 1 a^T`` has the
+        smallest penalty (for the lasso, 0 is a median of every column).
     intercept_ : ndarray of shape (n_classes,)
-        Intercepts ``b`` (zeros if ``fit_intercept=False``), centred likewise.
+        Intercepts ``b`` (zeros if ``fit_intercept=False``), centred for
+        shift-invariant normalizers.
     normalizer_ : Normalizer
         The fitted, resolved normalizer object.
     temperature_ : float
@@ -149,7 +176,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     ``SoftmaxRegression(C=c)`` give exactly the probabilities of
     ``LogisticRegression(C=2 * c)``, whose ``coef_`` equals
     ``coef_[1] - coef_[0]`` here. ``decision_function`` returns that
-    difference of scores, shape ``(n_samples,)``.
+    difference of scores, shape ``(n_samples,)``. With ``l1_ratio = r``
+    (since ``||W||_1 = ||w||_1`` at the antisymmetric optimum) the match is
+    ``LogisticRegression(C=2 * c / (1 + r), l1_ratio=2 * r / (1 + r),
+    solver="saga")``; for ``r = 1`` the probabilities match but ``coef_``
+    need not be antisymmetric (every split of ``w`` between the two rows
+    with opposite signs has the same penalty).
 
     **Stability.** Scores are shifted by their row maximum before
     exponentiation and log-probabilities are computed by log-sum-exp.
@@ -170,14 +202,22 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     array([[0.982, 0.018, 0.   ]])
     >>> round(clf.score(X, y), 3)
     0.973
+
+    The lasso zeroes coefficients exactly; here only petal length is kept:
+
+    >>> lasso = SoftmaxRegression(C=0.1, l1_ratio=1.0).fit(X, y)
+    >>> (lasso.coef_ != 0).any(axis=0)
+    array([False, False,  True, False])
     """
 
     _parameter_constraints: dict = {
         "C": [Interval(Real, 0, None, closed="right")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "bounds": [tuple, list, None],
         "fit_intercept": ["boolean"],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "normalizer": [
@@ -197,6 +237,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         C=1.0,
+        l1_ratio=0.0,
+        bounds=None,
         fit_intercept=True,
         class_weight=None,
         tol=1e-4,
@@ -211,6 +253,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         n_jobs=None,
     ):
         self.C = C
+        self.l1_ratio = l1_ratio
+        self.bounds = bounds
         self.fit_intercept = fit_intercept
         self.class_weight = class_weight
         self.tol = tol
@@ -231,6 +275,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     def _runner(self):
         return BlockRunner.from_n_jobs(self.n_jobs)
+
+    def _set_penalty(self, n_classes, n_features):
+        """The penalty of ``l1_ratio`` and ``bounds``, checked before any work.
+
+        Raises if the bounds are invalid or the solver cannot handle them.
+        """
+        self._penalty = ElasticNet(
+            self.l1_ratio, *check_bounds(self.bounds, n_classes, n_features)
+        )
+        SOLVERS[self.solver].check_penalty(self._penalty)
 
     def _encode_and_weigh(self, X, y, sample_weight):
         """Encoded labels, classes, and sample weights times the class weights."""
@@ -292,6 +346,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
         )
         y_enc, classes, sample_weight = self._encode_and_weigh(X, y, sample_weight)
+        self._set_penalty(classes.size, X.shape[1])
         self.classes_ = classes
         self.normalizer_ = resolve_normalizer(self.normalizer)
         if self.temperature == "auto":
@@ -306,7 +361,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         coef, intercept, self.n_iter_ = self._solve(
             X, y_enc, classes.size, sample_weight, train_temperature, self.warm_start
         )
-        self.coef_ = coef.astype(X.dtype)
+        self.coef_ = self._penalty.cast(coef, X.dtype)
         self.intercept_ = intercept.astype(X.dtype)
         return self
 
@@ -331,6 +386,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             fit_intercept=self.fit_intercept,
             temperature=temperature,
             runner=runner,
+            penalty=self._penalty,
             moments=moments,
         )
         w0 = self._initial_params(normalizer, n_classes, n_features, warm_start)
@@ -348,9 +404,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if optional(normalizer, "shift_invariant"):
             # Adding a constant to every class's score changes nothing, so the
             # intercept is only defined up to a constant: report the centred
-            # representative, as LogisticRegression does.
+            # representative, as LogisticRegression does. The optimal W is
+            # the shift with the smallest penalty: the centred one under the
+            # L2 penalty alone, not under L1 or bounds, where it is kept.
             intercept = intercept - intercept.mean()
-            coef = coef - coef.mean(axis=0)
+            if objective.penalty.centred:
+                coef = coef - coef.mean(axis=0)
         return np.ascontiguousarray(coef), intercept, n_iter
 
     def _cross_validated_temperature(self, X, y_enc, sample_weight):
@@ -385,13 +444,18 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             and hasattr(self, "coef_")
             and self.coef_.shape == (n_classes, n_features)
         ):
-            start = np.vstack([self.coef_.T, self.intercept_[None, :]])[:n_rows]
+            start = np.vstack([self._dense_coef().T, self.intercept_[None, :]])
+            start = start[:n_rows]
             return np.ascontiguousarray(start, dtype=np.float64).ravel()
         scale = optional(normalizer, "init_scale")()
         if scale:
             rng = check_random_state(self.random_state)
             return rng.normal(scale=scale, size=n_rows * n_classes)
         return np.zeros(n_rows * n_classes)
+
+    def _dense_coef(self):
+        """``coef_`` as an ndarray, also after :meth:`sparsify`."""
+        return self.coef_.toarray() if sp.issparse(self.coef_) else self.coef_
 
     def _map_scores(self, X, func):
         """Apply ``func`` to the score blocks of ``X``; rows stay in order."""
@@ -407,7 +471,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             ensure_all_finite=False,
         )
         dtype = np.result_type(X.dtype, self.coef_.dtype)
-        Wt = self.coef_.T.astype(dtype, copy=False)
+        # A sparsified coef_ (a few classes by n_features) is densified per
+        # call: the blocked products want a dense W^T, and this is cheap.
+        Wt = self._dense_coef().T.astype(dtype, copy=False)
         b = self.intercept_.astype(dtype, copy=False)
         runner = self._runner()
         with runner.running():

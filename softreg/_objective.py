@@ -7,7 +7,11 @@ With scores ``z_i = (W x_i + b) / T``, weights ``s_i`` and ``S = sum_i s_i``::
 which is scikit-learn's multinomial objective (``LinearModelLoss`` with
 ``l2_reg_strength = 1 / (C S)``). The normalizer supplies ``loss`` and its
 gradient with respect to ``z`` (and, for Newton solvers, Hessian-vector
-products); this module only does the linear algebra.
+products); this module only does the linear algebra. The penalty is an
+object (:class:`softreg._penalty.ElasticNet`): with ``l1_ratio = r`` the
+objective evaluated here is the smooth part, data plus
+``(1 - r) ||W||_F^2 / (2 C S)``; the L1 part and bounds are left to the
+bounded solver view (:mod:`softreg._split`).
 
 The flat vector holds ``W^T`` (shape ``(n_features, n_classes)``) row by row,
 followed by ``b`` when there is an intercept, so ``X @ W^T`` and ``X^T @ R``
@@ -34,6 +38,7 @@ from ._blocks import (
     plan_blocks,
     row_block,
 )
+from ._penalty import ElasticNet
 
 
 def one_hot_columns(y, n_classes, dtype):
@@ -195,6 +200,10 @@ class LinearObjective:
     block_rows : int, default=None
         Rows per block; by default sized to the L2 cache (dense) or to a
         number of stored entries (sparse), see :mod:`softreg._blocks`.
+    penalty : ElasticNet, default=None
+        The penalty's form (``l1_ratio``, bounds); its strength is
+        ``1 / (C S)``. None is the L2 penalty. Bound to ``C`` and ``S`` as
+        the attribute ``penalty``.
     moments : tuple of two ndarrays, default=None
         The result of :meth:`feature_moments` for this ``X`` and
         ``sample_weight``, when already known (a regularisation path fits
@@ -233,6 +242,7 @@ class LinearObjective:
         temperature=1.0,
         runner=None,
         block_rows=None,
+        penalty=None,
         moments=None,
     ):
         self.X = X
@@ -246,7 +256,11 @@ class LinearObjective:
         self.n_features = X.shape[1]
         self.dtype = X.dtype
         self.sw_sum = float(np.sum(sample_weight, dtype=np.float64))
-        self.l2 = 0.0 if np.isinf(C) else 1.0 / (C * self.sw_sum)
+        self.penalty = (penalty if penalty is not None else ElasticNet()).bind(
+            C, self.sw_sum
+        )
+        # The quadratic strength, which the standardisation's scales use.
+        self.l2 = self.penalty.l2
         self.slices = plan_blocks(X, n_classes, block_rows)
         self.blocks = [row_block(X, sl) for sl in self.slices]
         buffer_bytes = self.n_features * n_classes * self.dtype.itemsize
@@ -320,7 +334,8 @@ class LinearObjective:
         return np.ascontiguousarray(Wt), b
 
     def _reduce(self, parts, w64):
-        """Sum the chunks' ``(loss, G, gb)`` in chunk order and add the penalty."""
+        """Sum the chunks' ``(loss, G, gb)`` in chunk order and add the penalty's
+        smooth gradient (or Hessian product, for the direction ``w64``)."""
         loss = 0.0
         grad = np.zeros((self.n_params // self.n_classes, self.n_classes))
         for part_loss, G, gb in parts:
@@ -328,9 +343,8 @@ class LinearObjective:
             grad[: self.n_features] += G
             if self.fit_intercept:
                 grad[self.n_features] += gb
-        if self.l2:
-            Wt64, _ = unpack(w64, self.n_features, self.n_classes)
-            grad[: self.n_features] += self.l2 * Wt64
+        Wt64, _ = unpack(w64, self.n_features, self.n_classes)
+        self.penalty.add_gradient(Wt64, grad[: self.n_features])
         return loss, grad
 
     def _chunk_loss_gradient(self, c, Wt, b):
@@ -379,9 +393,8 @@ class LinearObjective:
         )
         loss, grad = self._reduce(parts, w)
         loss /= self.sw_sum
-        if self.l2:
-            Wt64, _ = unpack(w, self.n_features, self.n_classes)
-            loss += 0.5 * self.l2 * float(np.vdot(Wt64, Wt64))
+        Wt64, _ = unpack(w, self.n_features, self.n_classes)
+        loss += self.penalty.smooth_value(Wt64)
         return loss, grad.ravel()
 
     def _chunk_hessp(self, c, WVt, bv):

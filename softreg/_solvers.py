@@ -35,6 +35,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
+from ._split import bounded
 from ._standardize import Standardized
 from .normalizers._base import missing_methods
 
@@ -96,15 +97,27 @@ def check_memory_plan(objective, solver, n_vectors, extra_classes=0):
 class _Solver:
     """A named solver: the normalizer methods it needs, and how it runs."""
 
-    def __init__(self, name, func, requires=(), n_vectors=_LBFGS_VECTORS):
+    def __init__(self, name, func, requires=(), n_vectors=_LBFGS_VECTORS, bounds=False):
         self.name = name
         self.func = func
         self.requires = tuple(requires)
         self.n_vectors = n_vectors
+        self.supports_bounds = bounds
         self.__doc__ = func.__doc__
 
+    def check_penalty(self, penalty):
+        """Raise ValueError if ``penalty`` needs bounds this solver lacks."""
+        if penalty.needs_bounds and not self.supports_bounds:
+            others = sorted(n for n, s in SOLVERS.items() if s.supports_bounds)
+            raise ValueError(
+                f"solver={self.name!r} does not support l1_ratio > 0 or bounds "
+                "(both need bound constraints on the variables, which only "
+                f"L-BFGS-B handles); use solver={others[0]!r}."
+            )
+
     def check(self, objective):
-        """Raise if the normalizer lacks a method this solver needs."""
+        """Raise if the penalty or the normalizer needs what this solver lacks."""
+        self.check_penalty(objective.penalty)
         missing = missing_methods(objective.normalizer, self.requires)
         if missing:
             raise TypeError(
@@ -151,7 +164,12 @@ class _Monitor:
 
 def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
     monitor = _Monitor(problem, tol, verbose)
+    w0 = problem.project(w0)
     u = problem.to_u(w0)
+    if max_iter == 0:
+        # As LogisticRegression: no iteration, the start is the result.
+        converged = problem.grad_max(u) <= tol
+        return w0, 0, converged, "max_iter=0: no iteration was run"
     # Start already converged (e.g. a warm start at the optimum): no step.
     if problem.grad_max(u) <= tol:
         return w0, 0, True, "gradient already below tol at the start"
@@ -162,6 +180,7 @@ def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
             method=method,
             jac=True,
             hessp=problem.hessp if hessp else None,
+            bounds=problem.bounds,
             callback=monitor,
             options={**options, "maxiter": max_iter - monitor.n_iter},
         )
@@ -239,9 +258,12 @@ def minimize_lbfgs(objective, w0, *, tol, max_iter, verbose=0, standardize=True)
         Start point, float64.
     tol : float
         Stop when the largest absolute gradient entry (in ``W``, ``b``) is
-        at most ``tol``.
+        at most ``tol``; with an L1 part or bounds in ``objective.penalty``,
+        the largest violation of the bounded problem's optimality
+        conditions (the projected gradient, see :mod:`softreg._split`).
     max_iter : int
-        Iteration limit; reaching it raises a ConvergenceWarning.
+        Iteration limit; reaching it raises a ConvergenceWarning. 0 returns
+        the start (made feasible), with the warning.
     verbose : int, default=0
         Print one line per iteration if positive.
     standardize : bool, default=True
@@ -252,7 +274,8 @@ def minimize_lbfgs(objective, w0, *, tol, max_iter, verbose=0, standardize=True)
     w : ndarray of shape (n_params,)
     n_iter : int
     """
-    problem = Standardized(objective, standardize)
+    # With L1 or bounds: the split, bounded view (see softreg._split).
+    problem = bounded(Standardized(objective, standardize), objective.penalty)
     w, n_iter, converged, message = _run(
         "L-BFGS-B",
         problem,
@@ -323,7 +346,7 @@ def minimize_trust_ncg(objective, w0, *, tol, max_iter, verbose=0, standardize=T
 #: Solver name -> callable(objective, w0, *, tol, max_iter, verbose) -> (w, n_iter).
 #: Each has ``requires``, the optional normalizer methods it needs.
 SOLVERS = {
-    "lbfgs": _Solver("lbfgs", minimize_lbfgs),
+    "lbfgs": _Solver("lbfgs", minimize_lbfgs, bounds=True),
     "newton-cg": _Solver(
         "newton-cg", minimize_newton_cg, ("hessp",), n_vectors=_NEWTON_VECTORS
     ),

@@ -44,6 +44,9 @@ class Standardized:
     True
     """
 
+    #: Variable bounds for L-BFGS-B: none (see :mod:`softreg._split`).
+    bounds = None
+
     def __init__(self, objective, standardize=True):
         self.objective = objective
         p, K = objective.n_features, objective.n_classes
@@ -135,9 +138,14 @@ class Standardized:
         self.n_evaluations += 1
         self._last_u = np.array(u)
         self._last_grad_max = float(np.max(np.abs(g))) if g.size else 0.0
+        self.last_grad_w = g
         self.last_loss = loss
         self._last = self.factor * loss, self.pull_back(self.factor * g)
         return self._last
+
+    def project(self, w):
+        """The feasible point nearest ``w``: ``w`` itself (no constraints)."""
+        return w
 
     def hessp(self, u, p):
         """Hessian of the objective in ``u`` times ``p``."""

@@ -103,3 +103,29 @@ def test_datasets_have_the_documented_shape(name):
     assert X.dtype == (np.float32 if name == "dense32" else np.float64)
     assert sp.issparse(X) == (name == "sparse")
     assert json.dumps(_bench.machine_info())  # serialisable, no crash
+
+
+def test_bench_elastic_net_section(tmp_path):
+    out = tmp_path / "enet.md"
+    args = ["bench", "--enet", "only", "--scale", "0.01", "--enet-C", "1.0"]
+    code = main([*args, "--markdown", str(out)])
+    assert code == 0
+    text = out.read_text()
+    assert "## Elastic net: one C against scikit-learn's saga" in text
+    for dataset in _bench._elastic.ENET_DATASETS:
+        assert f"| {dataset} | softreg lbfgs |" in text
+        assert f"| {dataset} | sklearn saga |" in text
+
+
+def test_enet_objective_is_sklearn_objective_plus_l1():
+    X, y = _bench._elastic.ENET_DATASETS["enet-dense"][1](
+        0.02, np.random.default_rng(0)
+    )
+    model = SoftmaxRegression(C=0.5, l1_ratio=0.5).fit(X, y)
+    l2_only = _bench.sklearn_objective(model, X, y, 0.5 / 0.5)
+    l1 = 0.5 * np.abs(model.coef_).sum() / (0.5 * X.shape[0])
+    assert np.isclose(
+        _bench._elastic.enet_objective(model.coef_, model.intercept_, X, y, 0.5, 0.5),
+        l2_only + l1,
+        rtol=1e-12,
+    )

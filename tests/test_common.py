@@ -1,5 +1,6 @@
 """scikit-learn's common estimator checks on SoftmaxRegression instances."""
 
+import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from softreg import SoftmaxRegression, SoftmaxRegressionCV
@@ -30,6 +31,10 @@ INSTANCES = [
         normalizer="sparsemax", C=0.1, temperature="auto", random_state=0
     ),
     SoftmaxRegression(normalizer="entmax15", temperature="auto", random_state=0),
+    SoftmaxRegression(l1_ratio=0.5),
+    SoftmaxRegression(l1_ratio=1.0, C=0.1),
+    SoftmaxRegression(bounds=(-1.0, 1.0)),
+    SoftmaxRegression(bounds=(0.0, np.inf), l1_ratio=0.5),
     # Small grids and three folds keep the checks' many fits quick.
     SoftmaxRegressionCV(Cs=3, cv=3),
     SoftmaxRegressionCV(Cs=3, cv=3, n_jobs=2, temperature="auto"),

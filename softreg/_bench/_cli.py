@@ -9,6 +9,7 @@ import traceback
 import numpy as np
 
 from ._datasets import DATASETS, _describe, make_dataset
+from ._elastic import ENET_DATASETS, elastic_net_table, run_elastic_net
 from ._estimators import (
     _n_iter,
     _sklearnex_available,
@@ -88,6 +89,34 @@ def _parser():
         "allocations too), tracemalloc in this process (numpy and Python "
         "allocations only), or not at all",
     )
+    p.add_argument(
+        "--enet",
+        choices=["yes", "no", "only"],
+        default="yes",
+        help="the elastic-net section (softreg lbfgs against sklearn saga at one "
+        "C): run it after the L2 benchmark (default), skip it, or run only it",
+    )
+    p.add_argument(
+        "--enet-datasets",
+        default=",".join(ENET_DATASETS),
+        help=f"comma-separated subset of {', '.join(ENET_DATASETS)}",
+    )
+    p.add_argument("--enet-C", type=float, default=0.1, help="C of the section")
+    p.add_argument("--l1-ratio", type=float, default=1.0, help="(default 1: lasso)")
+    p.add_argument(
+        "--enet-tol",
+        type=float,
+        default=DEFAULT_TOL,
+        help=f"softreg's tol in the section (default {DEFAULT_TOL:g})",
+    )
+    p.add_argument(
+        "--saga-tol",
+        type=float,
+        default=1e-4,
+        help="saga's tol (default 1e-4, its default; its test is on the change "
+        "of the weights, not on the gradient)",
+    )
+    p.add_argument("--saga-max-iter", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--markdown", default=None, help="write the report to this markdown file"
@@ -143,8 +172,19 @@ def main(argv=None):
     if not _sklearnex_available():
         settings["scikit-learn-intelex"] = "not installed: not benchmarked"
     print("# softreg benchmark\n")
-    for k, v in {**info, **settings}.items():
+    # The L2 settings do not apply to an elastic-net-only run.
+    for k, v in {**info, **(settings if args.enet != "only" else {})}.items():
         print(f"{k}: {v}")
+    if args.enet == "only":
+        report = _elastic_net_section(args)
+        info["load average at the end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        report = (
+            "## Machine\n\n"
+            + "".join(f"- {k}: {v}\n" for k, v in info.items())
+            + "\n"
+            + report
+        )
+        return _write(report, args)
     rows, kernels, described = [], {}, {}
     with tempfile.TemporaryDirectory(prefix="softreg-bench-") as folder:
         for ds in datasets:
@@ -236,8 +276,41 @@ def main(argv=None):
                     print(f"  kernel timing failed: {exc}")
             del X, y, fitted
             gc.collect()
+    enet = _elastic_net_section(args) if args.enet == "yes" else ""
     info["load average at the end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     report = render(info, settings, rows, kernels, described)
+    return _write(report + ("\n" + enet if enet else ""), args)
+
+
+def _elastic_net_section(args):
+    datasets = [d.strip() for d in args.enet_datasets.split(",") if d.strip()]
+    bad = [d for d in datasets if d not in ENET_DATASETS]
+    if bad:
+        raise SystemExit(f"unknown datasets {bad}; choose from {list(ENET_DATASETS)}")
+    rows, described = run_elastic_net(
+        datasets,
+        args.scale,
+        args.seed,
+        args.enet_C,
+        args.l1_ratio,
+        args.enet_tol,
+        args.saga_tol,
+        args.max_iter,
+        args.saga_max_iter,
+        out=lambda line: print(line, flush=True),
+    )
+    settings = {
+        "C": args.enet_C,
+        "l1_ratio": args.l1_ratio,
+        "tol": f"softreg {args.enet_tol:g} (largest optimality violation), saga "
+        f"{args.saga_tol:g} (largest relative change of the weights per epoch)",
+        "max_iter": f"softreg {args.max_iter}, saga {args.saga_max_iter}",
+        "scale": args.scale,
+    }
+    return elastic_net_table(rows, settings, described)
+
+
+def _write(report, args):
     print("\n" + report)
     if args.markdown:
         with open(args.markdown, "w") as f:
