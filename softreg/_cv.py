@@ -23,6 +23,7 @@ from .normalizers._registry import resolve_normalizer
 # SoftmaxRegression's parameters that SoftmaxRegressionCV passes on to every
 # fit unchanged (C and l1_ratio come from the grid).
 _SHARED = (
+    "bounds",
     "fit_intercept",
     "class_weight",
     "tol",
@@ -60,8 +61,13 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         penalty).
     l1_ratios : array-like of float, default=None
         The grid of elastic-net mixing parameters in ``[0, 1]``, passed to
-        :class:`SoftmaxRegression`'s ``l1_ratio``. ``None`` means ``(0.0,)``:
-        an L2 penalty only.
+        :class:`SoftmaxRegression`'s ``l1_ratio`` (1 is the lasso); values
+        above 0 need ``solver="lbfgs"``. ``None`` means ``(0.0,)``: an L2
+        penalty only (LogisticRegressionCV's ``l1_ratios=None`` too).
+    bounds : tuple (lower, upper), default=None
+        Box constraints on ``coef_`` in every fit, as in
+        :class:`SoftmaxRegression` (e.g. ``(0, np.inf)``); need
+        ``solver="lbfgs"``.
     fit_intercept : bool, default=True
         Whether to fit per-class intercepts (never penalised).
     cv : int, cross-validation generator or iterable, default=None
@@ -145,11 +151,19 @@ feature_names_in_
 
     Notes
     -----
-    **Two classes.** ``Cs`` are :class:`SoftmaxRegression`'s ``C``: with an
-    L2 penalty ``SoftmaxRegression(C=c)`` is
-    ``LogisticRegression(C=2 * c)``, so this estimator with ``Cs=grid``
-    matches LogisticRegressionCV with ``Cs=2 * grid`` (same ``scores_``,
-    ``C_`` halved).
+    **Two classes.** ``Cs`` and ``l1_ratios`` are :class:`SoftmaxRegression`'s
+    ``C`` and ``l1_ratio``: ``SoftmaxRegression(C=c, l1_ratio=r)`` is
+    ``LogisticRegression(C=2 * c / (1 + r), l1_ratio=2 * r / (1 + r))``. So
+    with an L2 penalty this estimator with ``Cs=grid`` matches
+    LogisticRegressionCV with ``Cs=2 * grid`` (same ``scores_``, ``C_``
+    halved); with the lasso (``l1_ratios=[1]``) the grids are the same; a
+    grid of several ``l1_ratios`` maps to a grid that is not a product.
+
+    **Cost.** Every path is warm-started from its strongest penalty, where
+    the solution is near zero (exactly zero for the lasso below the
+    smallest ``C`` that selects a feature), so the fits of the weaker
+    penalties start close to their optima; the first fit of a path is the
+    only cold one.
 
     Examples
     --------
@@ -179,6 +193,7 @@ feature_names_in_
         *,
         Cs=10,
         l1_ratios=None,
+        bounds=None,
         fit_intercept=True,
         cv=None,
         scoring=None,
@@ -195,6 +210,7 @@ feature_names_in_
     ):
         self.Cs = Cs
         self.l1_ratios = l1_ratios
+        self.bounds = bounds
         self.fit_intercept = fit_intercept
         self.cv = cv
         self.scoring = scoring
@@ -213,9 +229,7 @@ feature_names_in_
         """A SoftmaxRegression with this estimator's settings (C set later)."""
         params = {k: getattr(self, k) for k in _SHARED}
         params.update(n_jobs=n_jobs, temperature=temperature)
-        params.update(random_state=random_state)
-        if l1_ratio:
-            params["l1_ratio"] = l1_ratio
+        params.update(random_state=random_state, l1_ratio=float(l1_ratio))
         return SoftmaxRegression(**params)
 
     def _l1_ratio_grid(self):
@@ -350,6 +364,11 @@ feature_names_in_
             # A RandomState shared by threads would make fits order-dependent.
             random_state = check_random_state(random_state).randint(2**31 - 1)
 
+        # Bounds, and the solver's support for l1_ratio and bounds, are
+        # checked here, before any fit.
+        penalty_check = self._estimator(l1_ratios.max(), 1, train_T, random_state)
+        penalty_check._set_penalty(classes.size, X.shape[1])
+
         tasks = [(f, j) for f in range(len(folds)) for j in range(l1_ratios.size)]
         n_cores = resolve_n_threads(self.n_jobs)
         n_parallel = min(n_cores, len(tasks))
@@ -411,7 +430,9 @@ feature_names_in_
             final.coef_, final.intercept_ = coef, intercept
             final.fit(X, y, sample_weight)
             coef, intercept = final.coef_, final.intercept_
-        self.coef_ = np.ascontiguousarray(coef, dtype=X.dtype)
+        # An average of solutions within the bounds is within them too; the
+        # cast to float32 keeps it so.
+        self.coef_ = np.ascontiguousarray(penalty_check._penalty.cast(coef, X.dtype))
         self.intercept_ = np.asarray(intercept, dtype=X.dtype)
         if auto:
             self.temperature_ = self._held_out_temperature(

@@ -42,6 +42,7 @@ INSTANCES = [
         Cs=[0.1, 1.0], cv=3, scoring="accuracy", refit=False, class_weight="balanced"
     ),
     SoftmaxRegressionCV(Cs=2, cv=3, normalizer="sparsemax", temperature=2.0),
+    SoftmaxRegressionCV(Cs=3, cv=3, l1_ratios=[0.0, 1.0]),
 ]
 
 
