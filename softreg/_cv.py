@@ -79,9 +79,12 @@ class SoftmaxRegressionCV(SoftmaxRegression):
     scoring : str, callable or None, default=None
         Score of a fitted model on a held-out fold (higher is better). ``None``
         is the negative weighted mean of the normalizer's own loss, the
-        negative log-loss for softmax (``"neg_log_loss"``), computed from the
-        scores without building a model per ``C``. Otherwise a scorer name or
-        callable, as in :func:`~sklearn.metrics.get_scorer`.
+        negative log-loss for softmax, computed from the scores without
+        building a model per ``C``; it equals ``"neg_log_loss"`` except that
+        probabilities are not clipped at machine epsilon (a confidently wrong
+        prediction costs its full log-loss). Otherwise a scorer name or
+        callable, as in :func:`~sklearn.metrics.get_scorer`, weighted by
+        ``sample_weight`` when given (as in LogisticRegressionCV).
     solver : {"lbfgs", "newton-cg", "trust-ncg"}, default="lbfgs"
         As in :class:`SoftmaxRegression`.
     tol : float, default=1e-4
