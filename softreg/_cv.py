@@ -10,7 +10,11 @@ from sklearn.metrics import get_scorer, get_scorer_names, make_scorer
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    validate_data,
+)
 
 from ._blocks import _blas_limit, resolve_n_threads
 from ._estimator import SoftmaxRegression
@@ -444,6 +448,47 @@ feature_names_in_
         else:
             self.temperature_ = train_T
         return self
+
+    def score(self, X, y, sample_weight=None):
+        """Score on ``X`` and ``y`` with the ``scoring`` option.
+
+        As :meth:`LogisticRegressionCV.score
+        <sklearn.linear_model.LogisticRegressionCV.score>`: the criterion
+        that chose ``C``, here the negative weighted mean loss of the
+        normalizer (the negative log-loss for softmax) by default.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Test samples.
+        y : array-like of shape (n_samples,)
+            True labels, among ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+        """
+        scorer = self._scorer(self.classes_)
+        if scorer is not None:
+            kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+            return scorer(self, X, y, **kwargs)
+        check_consistent_length(X, y, sample_weight)
+        y = np.asarray(y)
+        y_enc = np.searchsorted(self.classes_, y)
+        known = (y_enc < self.classes_.size) & (
+            self.classes_[np.minimum(y_enc, self.classes_.size - 1)] == y
+        )
+        if not np.all(known):
+            raise ValueError(
+                f"y has labels not seen in fit: {np.unique(y[~known]).tolist()}"
+            )
+        Z = self._map_scores(X, lambda Z: Z)
+        loss, _ = self.normalizer_.loss_gradient(
+            one_hot(y_enc, self.classes_.size, Z.dtype), Z
+        )
+        return -float(np.average(loss.astype(np.float64), weights=sample_weight))
 
     def _held_out_temperature(self, X, y_enc, weights, folds, coefs, intercepts, best):
         """T fitted to the held-out scores of each fold's chosen model."""

@@ -384,3 +384,16 @@ def test_bounds_hold_along_the_path():
     cv.fit(X.astype(np.float32), y)
     assert np.all(cv.coefs_paths_[..., :-1] >= 0)
     assert np.all(cv.coef_ >= 0)
+
+
+def test_score_uses_the_scoring_option():
+    X, y = _synthetic()
+    sw = np.random.default_rng(2).uniform(0.5, 2, size=y.size)
+    labels = np.array(["a", "b", "c", "d"])[y]
+    cv = SoftmaxRegressionCV(Cs=3, cv=3).fit(X, labels)
+    expected = -log_loss(labels, cv.predict_proba(X), sample_weight=sw)
+    assert cv.score(X, labels, sample_weight=sw) == pytest.approx(expected, rel=1e-10)
+    with pytest.raises(ValueError, match="not seen in fit"):
+        cv.score(X[:2], np.array(["a", "e"]))
+    acc = SoftmaxRegressionCV(Cs=3, cv=3, scoring="accuracy").fit(X, labels)
+    assert acc.score(X, labels) == np.mean(acc.predict(X) == labels)
