@@ -452,10 +452,9 @@ feature_names_in_
     def score(self, X, y, sample_weight=None):
         """Score on ``X`` and ``y`` with the ``scoring`` option.
 
-        As :meth:`LogisticRegressionCV.score
-        <sklearn.linear_model.LogisticRegressionCV.score>`: the criterion
-        that chose ``C``, here the negative weighted mean loss of the
-        normalizer (the negative log-loss for softmax) by default.
+        As ``LogisticRegressionCV.score``: the criterion that chose ``C``,
+        here the negative weighted mean loss of the normalizer (the negative
+        log-loss for softmax) by default.
 
         Parameters
         ----------
