@@ -147,9 +147,20 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         ``coef_``.
     n_iter_ : ndarray of shape (n_folds, n_l1_ratios, n_cs)
         Solver iterations of every fit of the paths.
-    classes_, coef_, intercept_, normalizer_, temperature_, n_features_in_, \
-feature_names_in_
-        As in :class:`SoftmaxRegression`.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (n_classes, n_features)
+        The chosen model's weights, as in :class:`SoftmaxRegression`.
+    intercept_ : ndarray of shape (n_classes,)
+        The chosen model's intercepts.
+    normalizer_ : Normalizer
+        The fitted, resolved normalizer object.
+    temperature_ : float
+        The temperature of the predict methods.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Feature names, when ``X`` has string column names (pandas).
 
     See Also
     --------
@@ -236,6 +247,7 @@ feature_names_in_
         """A SoftmaxRegression with this estimator's settings (C set later)."""
         params = {k: getattr(self, k) for k in _SHARED}
         params.update(n_jobs=n_jobs, temperature=temperature)
+        params["verbose"] = max(0, self.verbose - 1)
         params.update(random_state=random_state, l1_ratio=float(l1_ratio))
         return SoftmaxRegression(**params)
 
