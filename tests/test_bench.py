@@ -24,6 +24,8 @@ def test_bench_quick_run_writes_a_markdown_report(tmp_path, capsys):
             "tracemalloc",
             "--peers",
             peers,
+            "--enet",
+            "no",  # tested on its own below
             "--markdown",
             str(out),
         ]
