@@ -385,8 +385,9 @@ class SoftmaxRegressionCV(SoftmaxRegression):
 
         # Bounds, and the solver's support for l1_ratio and bounds, are
         # checked here, before any fit.
-        penalty_check = self._estimator(l1_ratios.max(), 1, train_T, random_state)
-        penalty_check._set_penalty(classes.size, X.shape[1])
+        penalty = self._estimator(l1_ratios.max(), 1, train_T, random_state)._penalty(
+            classes.size, X.shape[1]
+        )
 
         tasks = [(f, j) for f in range(len(folds)) for j in range(l1_ratios.size)]
         n_cores = resolve_n_threads(self.n_jobs)
@@ -451,7 +452,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             coef, intercept = final.coef_, final.intercept_
         # An average of solutions within the bounds is within them too; the
         # cast to float32 keeps it so.
-        self.coef_ = np.ascontiguousarray(penalty_check._penalty.cast(coef, X.dtype))
+        self.coef_ = np.ascontiguousarray(penalty.cast(coef, X.dtype))
         self.intercept_ = np.asarray(intercept, dtype=X.dtype)
         if auto:
             self.temperature_ = self._held_out_temperature(

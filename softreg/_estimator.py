@@ -276,16 +276,6 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
     def _runner(self):
         return BlockRunner.from_n_jobs(self.n_jobs)
 
-    def _set_penalty(self, n_classes, n_features):
-        """The penalty of ``l1_ratio`` and ``bounds``, checked before any work.
-
-        Raises if the bounds are invalid or the solver cannot handle them.
-        """
-        self._penalty = ElasticNet(
-            self.l1_ratio, *check_bounds(self.bounds, n_classes, n_features)
-        )
-        SOLVERS[self.solver].check_penalty(self._penalty)
-
     def _encode_and_weigh(self, X, y, sample_weight):
         """Encoded labels, classes, and sample weights times the class weights."""
         check_classification_targets(y)
@@ -346,7 +336,8 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
         )
         y_enc, classes, sample_weight = self._encode_and_weigh(X, y, sample_weight)
-        self._set_penalty(classes.size, X.shape[1])
+        # Bounds and the solver's support for them are checked before any work.
+        penalty = self._penalty(classes.size, X.shape[1])
         self.classes_ = classes
         self.normalizer_ = resolve_normalizer(self.normalizer)
         if self.temperature == "auto":
@@ -361,9 +352,20 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         coef, intercept, self.n_iter_ = self._solve(
             X, y_enc, classes.size, sample_weight, train_temperature, self.warm_start
         )
-        self.coef_ = self._penalty.cast(coef, X.dtype)
+        self.coef_ = penalty.cast(coef, X.dtype)
         self.intercept_ = intercept.astype(X.dtype)
         return self
+
+    def _penalty(self, n_classes, n_features):
+        """The penalty of ``l1_ratio`` and ``bounds``, checked for the solver.
+
+        Raises ValueError for bad bounds or a solver that cannot handle them.
+        """
+        penalty = ElasticNet(
+            self.l1_ratio, *check_bounds(self.bounds, n_classes, n_features)
+        )
+        SOLVERS[self.solver].check_penalty(penalty)
+        return penalty
 
     def _solve(
         self, X, y_enc, n_classes, sample_weight, temperature, warm_start, moments=None
@@ -386,7 +388,7 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
             fit_intercept=self.fit_intercept,
             temperature=temperature,
             runner=runner,
-            penalty=self._penalty,
+            penalty=self._penalty(n_classes, n_features),
             moments=moments,
         )
         w0 = self._initial_params(normalizer, n_classes, n_features, warm_start)
@@ -452,6 +454,31 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
             rng = check_random_state(self.random_state)
             return rng.normal(scale=scale, size=n_rows * n_classes)
         return np.zeros(n_rows * n_classes)
+
+    def sparsify(self):
+        """Store ``coef_`` as a ``scipy.sparse`` CSR matrix.
+
+        As :meth:`sklearn.linear_model.LogisticRegression.sparsify`: worth
+        it when most coefficients are zero (``l1_ratio > 0``); predictions
+        are unchanged, for dense and sparse input. ``intercept_`` stays
+        dense; a warm start from a sparsified model works.
+
+        Returns
+        -------
+        self : SoftmaxRegression
+            The estimator, with a sparse ``coef_``.
+        """
+        return super().sparsify()
+
+    def densify(self):
+        """Store ``coef_`` as an ndarray again (undoes :meth:`sparsify`).
+
+        Returns
+        -------
+        self : SoftmaxRegression
+            The estimator, with a dense ``coef_``.
+        """
+        return super().densify()
 
     def _dense_coef(self):
         """``coef_`` as an ndarray, also after :meth:`sparsify`."""

@@ -85,7 +85,6 @@ def fit_path(estimator, X, y_enc, n_classes, sample_weight, Cs, temperature=1.0)
         Solver iterations of each step. All three in the order of ``Cs``.
     """
     n_features = X.shape[1]
-    estimator._set_penalty(n_classes, n_features)
     runner = estimator._runner()
     with runner.running():
         moments = LinearObjective(

@@ -18,8 +18,9 @@ then offers, in the objective's ``W^T`` layout (``(n_features, n_classes)``):
   :meth:`~ElasticNet.add_gradient` and :meth:`~ElasticNet.hessp`, which
   :class:`~softreg._objective.LinearObjective` adds to its data term;
 * the non-smooth part and the constraints: the weight ``l1`` of
-  ``||W||_1`` and the bounds ``lower_t``/``upper_t``, which the bounded
-  L-BFGS-B view (:mod:`softreg._split`) turns into variable bounds;
+  ``||W||_1`` and the bounds ``lower_t``/``upper_t``, and from them
+  :meth:`~ElasticNet.variable_bounds`, the bounds L-BFGS-B needs on the
+  (split, standardised) variables of the bounded view (:mod:`softreg._split`);
 * the optimality test of the whole problem in the original variables,
   :meth:`~ElasticNet.kkt_violation`.
 
@@ -169,6 +170,51 @@ class ElasticNet:
     def upper_t(self):
         """Upper bounds in the ``W^T`` layout, or None."""
         return None if self.upper is None else self.upper.T
+
+    def variable_bounds(self, scale, n_classes, n_free):
+        """The bounds L-BFGS-B needs, on the variables it sees.
+
+        Those are ``V = W^T * scale`` (row-wise: the standardised
+        coefficients; ``scale`` all ones for none) followed by ``n_free``
+        unbounded ones (the intercepts). With an L1 part ``V`` is split into
+        ``P - N`` with ``P, N >= 0`` (see :mod:`softreg._split`), and
+        ``l <= W <= u`` becomes ``P in [max(l s, 0), max(u s, 0)]``,
+        ``N in [max(-u s, 0), max(-l s, 0)]``; without it, ``l s <= V <= u s``.
+
+        Parameters
+        ----------
+        scale : ndarray of shape (n_features,)
+            Positive.
+        n_classes, n_free : int
+
+        Returns
+        -------
+        lower, upper : ndarray
+            Flat bounds on ``(P, N, free)`` when split, else ``(V, free)``.
+        l1_weight : ndarray of shape (n_features * n_classes,) or None
+            Weight of ``P + N`` in the objective (``l1 / scale``) when
+            split, else None.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from softreg._penalty import ElasticNet
+        >>> pen = ElasticNet(1.0, np.zeros((1, 2)), np.ones((1, 2))).bind(1.0, 1.0)
+        >>> lower, upper, l1_weight = pen.variable_bounds(np.array([1.0, 2.0]), 1, 0)
+        >>> upper.tolist(), l1_weight.tolist()  # (P, N): N is fixed at 0
+        ([1.0, 2.0, 0.0, 0.0], [1.0, 0.5])
+        """
+        s = np.asarray(scale, dtype=np.float64)[:, None]
+        shape = (s.shape[0], n_classes)
+        lv = (self.lower_t * s if self.has_bounds else np.full(shape, -np.inf)).ravel()
+        uv = (self.upper_t * s if self.has_bounds else np.full(shape, np.inf)).ravel()
+        free = np.full(n_free, np.inf)
+        if not self.l1:
+            return np.concatenate([lv, -free]), np.concatenate([uv, free]), None
+        lower = [np.maximum(lv, 0), np.maximum(-uv, 0), -free]
+        upper = [np.maximum(uv, 0), np.maximum(-lv, 0), free]
+        l1_weight = np.broadcast_to(self.l1 / s, shape).ravel()
+        return np.concatenate(lower), np.concatenate(upper), l1_weight
 
     def cast(self, coef, dtype):
         """``coef`` (``(n_classes, n_features)``) in ``dtype``, still in bounds.

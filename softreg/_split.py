@@ -57,23 +57,13 @@ class BoundedView:
         self.penalty = penalty
         p, K = problem.n_features, problem.n_classes
         self.n_w = p * K
-        sigma = problem.scale if problem.scale is not None else np.ones(p)
-        sigma = sigma[:, None]
-        lower_t = penalty.lower_t if penalty.has_bounds else np.full((p, K), -np.inf)
-        upper_t = penalty.upper_t if penalty.has_bounds else np.full((p, K), np.inf)
-        self._lower_t, self._upper_t = lower_t, upper_t
-        lv = (lower_t * sigma).ravel()
-        uv = (upper_t * sigma).ravel()
-        n_b = problem.objective.n_params - self.n_w
-        free = np.full(n_b, np.inf)
-        self.split = penalty.l1 > 0
-        if self.split:
-            self.l1_weight = np.broadcast_to(penalty.l1 / sigma, (p, K)).ravel()
-            lo = np.concatenate([np.maximum(lv, 0), np.maximum(-uv, 0), -free])
-            hi = np.concatenate([np.maximum(uv, 0), np.maximum(-lv, 0), free])
-        else:
-            lo = np.concatenate([lv, -free])
-            hi = np.concatenate([uv, free])
+        scale = problem.scale if problem.scale is not None else np.ones(p)
+        n_free = problem.objective.n_params - self.n_w
+        lo, hi, self.l1_weight = penalty.variable_bounds(scale, K, n_free)
+        self.split = self.l1_weight is not None
+        full = np.full((p, K), np.inf)
+        self._lower_t = penalty.lower_t if penalty.has_bounds else -full
+        self._upper_t = penalty.upper_t if penalty.has_bounds else full
         self.bounds = Bounds(lo, hi)
         self.last_loss = None
 

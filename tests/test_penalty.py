@@ -324,15 +324,18 @@ def test_bounds_with_float32_and_sparse_input():
 # --- max_iter=0, sparsify / densify -------------------------------------------
 
 
-@pytest.mark.parametrize("l1_ratio", [0.0, 1.0])
-def test_max_iter_zero_like_logistic_regression(l1_ratio):
+@pytest.mark.parametrize(
+    ("solver", "l1_ratio"),
+    [("lbfgs", 0.0), ("lbfgs", 1.0), ("newton-cg", 0.0), ("trust-ncg", 0.0)],
+)
+def test_max_iter_zero_like_logistic_regression(solver, l1_ratio):
     # scikit-learn's test_zero_max_iter: the state right after initialisation
     # (its lbfgs alone already takes a step; its newton-cg does not).
     X, y = _standardised(load_iris)
     ref = LogisticRegression(max_iter=0, solver="newton-cg")
     with pytest.warns(ConvergenceWarning):
         ref.fit(X, y)
-    clf = SoftmaxRegression(max_iter=0, l1_ratio=l1_ratio)
+    clf = SoftmaxRegression(max_iter=0, l1_ratio=l1_ratio, solver=solver)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     assert clf.n_iter_ == 0
@@ -379,3 +382,45 @@ def test_sparsify_before_fit_raises():
 
     with pytest.raises(NotFittedError):
         SoftmaxRegression().sparsify()
+
+
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.6])
+def test_bounded_view_gradient_and_maps(l1_ratio):
+    # The split, standardised, bounded variables: the gradient matches central
+    # differences of the objective, and to_w / to_u map back and forth.
+    from scipy.optimize import check_grad
+
+    from softreg._objective import LinearObjective
+    from softreg._split import BoundedView
+    from softreg._standardize import Standardized
+    from softreg.normalizers import Softmax
+
+    X, y = _standardised(load_iris)
+    X = X * [10.0, 1.0, 0.1, 1.0] + [5.0, 0.0, -3.0, 0.0]  # not near identity
+    lower, upper = check_bounds((-1.0, [[2.0, np.inf, 1.0, np.inf]]), 3, 4)
+    penalty = ElasticNet(l1_ratio, lower, upper)
+    obj = LinearObjective(
+        X, y, 3, Softmax(), np.ones(y.size), C=0.5, fit_intercept=True,
+        penalty=penalty,
+    )  # fmt: skip
+    view = BoundedView(Standardized(obj), obj.penalty)
+    assert view.problem.scale is not None
+    rng = np.random.default_rng(0)
+    x = np.clip(rng.uniform(0, 0.5, view.bounds.lb.size), view.bounds.lb, None)
+    x = np.minimum(x, view.bounds.ub)
+    err = check_grad(
+        lambda v: view.loss_gradient(v)[0], lambda v: view.loss_gradient(v)[1], x
+    )
+    assert err <= 1e-6 * np.linalg.norm(view.loss_gradient(x)[1])
+    # The objective in x is the original one at to_w(x) when P * N = 0.
+    w = rng.normal(size=obj.n_params) * 0.5
+    x = view.to_u(w)
+    w_feasible = view.to_w(x)
+    Wt = w_feasible[:12].reshape(4, 3)
+    assert np.all(Wt >= lower.T)
+    assert np.all(Wt <= upper.T)
+    assert_allclose(view.project(w), w_feasible, atol=1e-12)
+    smooth = obj.loss_gradient(w_feasible)[0]
+    assert_allclose(
+        view.loss_gradient(x)[0], smooth + obj.penalty.l1 * np.abs(Wt).sum()
+    )
