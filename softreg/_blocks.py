@@ -560,6 +560,7 @@ class InMemoryRows:
         )
         self.chunks = [Chunk(X, y, sw, self.slices[a:b]) for a, b in ranges]
         self.n_passes = 0
+        self._moments = None
 
     @property
     def blocks(self):
@@ -576,9 +577,16 @@ class InMemoryRows:
         return functools.reduce(add_parts, parts)
 
     def feature_moments(self, kernel):
-        """Weighted column means and mean squares (one pass)."""
-        m, q = self.map_reduce(kernel.moments)
-        return m / self.sw_sum, q / self.sw_sum
+        """Weighted column means and mean squares.
+
+        One pass, on the first call only: they depend on the rows and their
+        weights, not on ``C`` or the parameters, so a path of fits over the
+        same rows (:func:`softreg._path.fit_path`) reuses them.
+        """
+        if self._moments is None:
+            m, q = self.map_reduce(kernel.moments)
+            self._moments = m / self.sw_sum, q / self.sw_sum
+        return self._moments
 
     def memory_estimate(self, n_params, n_score_columns):
         """Bytes allocated per pass beyond ``X``: buffers and block temporaries."""

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.linear_model._base import SparseCoefMixin
 from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -45,6 +46,10 @@ def _is_dask(obj):
     """Whether ``obj`` is a Dask collection, without importing Dask."""
     dask = sys.modules.get("dask")
     return dask is not None and dask.is_dask_collection(obj)
+
+
+def _scores(Z):
+    return Z
 
 
 def _offers_decision(estimator):
@@ -396,7 +401,7 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         classes = data.classes
         if classes.size < 2:
             raise ValueError(
-                "SoftmaxRegression needs samples of at least 2 classes in the "
+                f"{type(self).__name__} needs samples of at least 2 classes in the "
                 f"data, but the data contains only one class: {classes[0]!r}"
             )
         # Bounds and the solver's support for them are checked before any work.
@@ -437,12 +442,39 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         self.intercept_ = intercept.astype(data.dtype)
         return self
 
+    def _encode_and_weigh(self, X, y, sample_weight):
+        """Encoded labels, classes, and sample weights times the class weights.
+
+        For callers that validated ``X`` and ``y`` themselves
+        (:class:`~softreg.SoftmaxRegressionCV`): labels only.
+        """
+        check_classification_targets(y)
+        encoder = LabelEncoder()
+        y_enc = encoder.fit_transform(y)
+        classes = encoder.classes_
+        if classes.size < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the "
+                f"data, but the data contains only one class: {classes[0]!r}"
+            )
+        y_enc, sample_weight = self._targets_and_weights(
+            X, y_enc, classes, sample_weight
+        )
+        if not np.sum(sample_weight, dtype=np.float64) > 0:
+            raise ValueError(
+                "The sample weights (times the class weights) sum to zero: "
+                "there is nothing to fit."
+            )
+        return y_enc, classes, sample_weight
+
     def _targets_and_weights(self, X, targets, classes, sample_weight):
         """Smoothed targets and sample weights with the class weights applied."""
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=X.dtype, ensure_non_negative=True
         )
-        targets = smooth(targets, classes.size, self.label_smoothing, X.dtype)
+        # SoftmaxRegressionCV has no label_smoothing.
+        eps = getattr(self, "label_smoothing", 0.0)
+        targets = smooth(targets, classes.size, eps, X.dtype)
         totals = class_totals(targets, sample_weight, classes.size)
         weights = self._class_weight(classes, totals)
         return apply_class_weight(targets, sample_weight, weights)
@@ -576,13 +608,14 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         """Apply the normalizer's ``method`` to the score blocks of ``X``.
 
         Rows stay in order. ``method`` is ``"__call__"`` (probabilities),
-        ``"log_proba"`` or ``"decision"``.
+        ``"log_proba"``, ``"decision"``, or None for the scores
+        ``(X W^T + b) / T`` themselves.
 
         A Dask collection gives a lazy Dask array with the row chunks of
         ``X``, evaluated chunk by chunk by the same block code.
         """
         check_is_fitted(self)
-        func = optional(self.normalizer_, method)
+        func = _scores if method is None else optional(self.normalizer_, method)
         if _is_dask(X):
             from ._dask import map_scores, validation_view
 

@@ -321,6 +321,10 @@ class LinearObjective:
         The penalty's form (``l1_ratio``, bounds); its strength is
         ``1 / (C S)``. None is the L2 penalty. Bound to ``C`` and ``S`` as
         the attribute ``penalty``.
+    moments : tuple of two ndarrays, default=None
+        The result of :meth:`feature_moments` for this ``X`` and
+        ``sample_weight``, when already known (a regularisation path fits
+        the same data at many ``C``); computed on first use otherwise.
 
     Notes
     -----

@@ -160,3 +160,31 @@ def test_enet_objective_is_sklearn_objective_plus_l1():
         l2_only + l1,
         rtol=1e-12,
     )
+
+
+@pytest.mark.parametrize("glmnet", ["installed", "missing"])
+def test_cv_path_section_runs(tmp_path, monkeypatch, glmnet):
+    # An easy lasso problem: the section's own (300 x 200 at this scale) is
+    # nearly separable, which takes glmnet half a minute.
+    def easy(scale, rng):
+        return _bench.make_dataset("tall", 0.001)
+
+    monkeypatch.setattr(_bench._cvpath, "_make_enet_dense", easy)
+    if glmnet == "missing":
+        monkeypatch.setattr(_bench._cvpath, "_glmnet", lambda: None)
+    elif _bench._cvpath._glmnet() is None:
+        pytest.skip("python-glmnet is not installed")
+    out = tmp_path / "cv.md"
+    argv = ["--cv", "only", "--scale", "0.01", "--cv-cs", "2", "--cv-folds", "2"]
+    code = _bench.main([*argv, "--n-lambda", "4", "--markdown", str(out)])
+    assert code == 0
+    text = out.read_text()
+    assert "### Choosing C by cross-validation" in text
+    for name in (
+        "softreg SoftmaxRegressionCV",
+        "sklearn LogisticRegressionCV",
+        "GridSearchCV(SoftmaxRegression)",
+    ):
+        assert f"| {name} |" in text
+    assert "### Multinomial lasso path" in text
+    assert ("design.md's anchor" in text) == (glmnet == "missing")

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from softreg import SoftmaxRegression
+from softreg import SoftmaxRegression, SoftmaxRegressionCV
 from softreg.normalizers import Spherical
 
 # Reasoned table of checks expected to fail, per instance: empty on purpose.
@@ -39,6 +39,14 @@ INSTANCES = [
     SoftmaxRegression(l1_ratio=1.0, C=0.1),
     SoftmaxRegression(bounds=(-1.0, 1.0)),
     SoftmaxRegression(bounds=(0.0, np.inf), l1_ratio=0.5),
+    # Small grids and three folds keep the checks' many fits quick.
+    SoftmaxRegressionCV(Cs=3, cv=3),
+    SoftmaxRegressionCV(Cs=3, cv=3, n_jobs=2, temperature="auto"),
+    SoftmaxRegressionCV(
+        Cs=[0.1, 1.0], cv=3, scoring="accuracy", refit=False, class_weight="balanced"
+    ),
+    SoftmaxRegressionCV(Cs=2, cv=3, normalizer="sparsemax", temperature=2.0),
+    SoftmaxRegressionCV(Cs=3, cv=3, l1_ratios=[0.0, 1.0]),
 ]
 
 

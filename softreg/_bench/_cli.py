@@ -8,6 +8,7 @@ import traceback
 
 import numpy as np
 
+from ._cvpath import run_section as run_cv_path_section
 from ._datasets import DATASETS, _describe, make_dataset
 from ._elastic import ENET_DATASETS, elastic_net_table, run_elastic_net
 from ._estimators import (
@@ -117,6 +118,19 @@ def _parser():
         "of the weights, not on the gradient)",
     )
     p.add_argument("--saga-max-iter", type=int, default=1000)
+    p.add_argument(
+        "--cv",
+        choices=["yes", "no", "only"],
+        default="no",
+        help="the cross-validation and path section (SoftmaxRegressionCV against "
+        "LogisticRegressionCV and GridSearchCV; a lasso path against glmnet): "
+        "skip it (default), run it after the rest, or run only it",
+    )
+    p.add_argument("--cv-cs", type=int, default=10, help="C values in the CV grid")
+    p.add_argument("--cv-folds", type=int, default=5, help="folds of the CV section")
+    p.add_argument(
+        "--n-lambda", type=int, default=50, help="lambdas of the lasso path (50)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--dask",
@@ -146,6 +160,8 @@ def main(argv=None):
         args.scale = min(args.scale, 0.01)
         args.memory = args.memory or "tracemalloc"
     memory = args.memory or "subprocess"
+    if args.cv == "only":
+        return _cv_path_only(args)
     names = estimator_names()
     if args.peers:
         wanted = [s.strip() for s in args.peers.split(",") if s.strip()]
@@ -288,7 +304,20 @@ def main(argv=None):
     enet = _elastic_net_section(args) if args.enet == "yes" else ""
     info["load average at the end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     report = render(info, settings, rows, kernels, described)
+    if args.cv == "yes":
+        enet += "\n" + run_cv_path_section(args, out=lambda s: print(s, flush=True))
     return _write(report + ("\n" + enet if enet else ""), args)
+
+
+def _cv_path_only(args):
+    info = machine_info()
+    print("# softreg benchmark\n")
+    for k, v in info.items():
+        print(f"{k}: {v}")
+    report = run_cv_path_section(args, out=lambda s: print(s, flush=True))
+    info["load average at the end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    head = "## Machine\n\n" + "".join(f"- {k}: {v}\n" for k, v in info.items())
+    return _write(head + "\n" + report, args)
 
 
 def _elastic_net_section(args):

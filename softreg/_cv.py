@@ -1,0 +1,529 @@
+"""SoftmaxRegressionCV: ``C`` (and ``l1_ratio``) chosen on warm-started paths."""
+
+import inspect
+from numbers import Integral
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import _fit_context
+from sklearn.metrics import get_scorer, get_scorer_names, make_scorer
+from sklearn.model_selection import check_cv
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    validate_data,
+)
+
+from ._blocks import _blas_limit, resolve_n_threads
+from ._estimator import SoftmaxRegression
+from ._objective import linear_scores
+from ._path import c_grid, fit_path
+from ._temperature import fit_temperature
+from .normalizers._base import one_hot
+from .normalizers._registry import resolve_normalizer
+
+# SoftmaxRegression's parameters that SoftmaxRegressionCV passes on to every
+# fit unchanged (C and l1_ratio come from the grid).
+_SHARED = (
+    "bounds",
+    "fit_intercept",
+    "class_weight",
+    "tol",
+    "max_iter",
+    "verbose",
+    "normalizer",
+    "temperature",
+    "random_state",
+    "solver",
+    "n_jobs",
+)
+
+
+class SoftmaxRegressionCV(SoftmaxRegression):
+    r"""Softmax regression with ``C`` chosen by cross-validated paths.
+
+    The cross-validation counterpart of :class:`SoftmaxRegression`, as
+    :class:`~sklearn.linear_model.LogisticRegressionCV` is of
+    :class:`~sklearn.linear_model.LogisticRegression` (with scikit-learn
+    1.9's ``use_legacy_attributes=False`` layout of the fitted attributes).
+    For every fold of ``cv`` and every ``l1_ratio`` it fits the whole grid
+    ``Cs`` as one *regularisation path*: from the smallest ``C`` (strongest
+    penalty) to the largest, each fit warm-started from the previous
+    solution and all sharing the feature statistics of the solvers'
+    standardisation, so a path costs a small multiple of one fit. It scores
+    every ``(fold, l1_ratio, C)`` on the held-out fold, picks the pair with
+    the best mean score, and refits on all the data.
+
+    Parameters
+    ----------
+    Cs : int or array-like of float, default=10
+        The grid of ``C`` (inverse penalty strength, as in
+        :class:`SoftmaxRegression`). An int ``n`` gives ``n`` values
+        log-spaced in ``[1e-4, 1e4]``; values may be ``np.inf`` (no
+        penalty).
+    l1_ratios : array-like of float, default=None
+        The grid of elastic-net mixing parameters in ``[0, 1]``, passed to
+        :class:`SoftmaxRegression`'s ``l1_ratio`` (1 is the lasso); values
+        above 0 need ``solver="lbfgs"``. ``None`` means ``(0.0,)``: an L2
+        penalty only (LogisticRegressionCV's ``l1_ratios=None`` too).
+    bounds : tuple (lower, upper), default=None
+        Box constraints on ``coef_`` in every fit, as in
+        :class:`SoftmaxRegression` (e.g. ``(0, np.inf)``); need
+        ``solver="lbfgs"``.
+    fit_intercept : bool, default=True
+        Whether to fit per-class intercepts (never penalised).
+    cv : int, cross-validation generator or iterable, default=None
+        The folds. ``None`` is 5-fold and an int ``k`` is ``k``-fold
+        :class:`~sklearn.model_selection.StratifiedKFold`, not shuffled, as in
+        LogisticRegressionCV; an iterable of ``(train, test)`` index pairs
+        is used as given (a single pair gives one path with a held-out
+        score per ``C``).
+    scoring : str, callable or None, default=None
+        Score of a fitted model on a held-out fold (higher is better). ``None``
+        is the negative weighted mean of the normalizer's own loss, the
+        negative log-loss for softmax, computed from the scores without
+        building a model per ``C``; it equals ``"neg_log_loss"`` except that
+        probabilities are not clipped at machine epsilon (a confidently wrong
+        prediction costs its full log-loss). Otherwise a scorer name or
+        callable, as in :func:`~sklearn.metrics.get_scorer`, weighted by
+        ``sample_weight`` when given (as in LogisticRegressionCV).
+    solver : {"lbfgs", "newton-cg", "trust-ncg"}, default="lbfgs"
+        As in :class:`SoftmaxRegression`.
+    tol : float, default=1e-4
+        Stopping tolerance of every fit (largest gradient entry).
+    max_iter : int, default=100
+        Iteration limit of every fit.
+    class_weight : dict or "balanced", default=None
+        As in :class:`SoftmaxRegression`; ``"balanced"`` weights are computed
+        once on the whole training data and used in every fold, as in
+        LogisticRegressionCV.
+    n_jobs : int, default=None
+        CPU cores for the whole fit, shared between folds and threads: with
+        ``N`` cores and ``m`` paths (folds times ``l1_ratios``),
+        ``min(N, m)`` paths run at once (joblib, threads) and each fit within
+        them uses ``N // min(N, m)`` threads, and BLAS is kept to one thread
+        throughout, so the total never exceeds ``N``.
+        ``None`` means one core per physical core (capped by
+        ``OMP_NUM_THREADS``), as in :class:`SoftmaxRegression`; ``-1`` all
+        logical CPUs. Independent paths come first because they need no
+        synchronisation; the final refit uses all ``N`` threads.
+    verbose : int, default=0
+        joblib's progress report of the paths when positive; from 2 on,
+        also every solver iteration.
+    refit : bool, default=True
+        Refit on the whole data at the best ``(C, l1_ratio)`` (mean score
+        over folds), starting from the folds' mean solution. If False, the
+        model is the mean of every fold's own best solution, and ``C_`` and
+        ``l1_ratio_`` the means of those folds' best values.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random start of non-convex normalizers (taylor,
+        spherical); the folds of an int ``cv`` are not shuffled.
+    normalizer : str or Normalizer, default="softmax"
+        As in :class:`SoftmaxRegression`.
+    temperature : float or "auto", default=1.0
+        A fixed temperature used in every fit and every score, or ``"auto"``:
+        the folds are fitted and scored at ``T = 1`` and, once ``C`` and
+        ``l1_ratio`` are chosen, ``T`` is fitted to the held-out scores of the
+        chosen models, which the paths have already computed: no extra fits.
+
+    Attributes
+    ----------
+    C_ : float
+        The chosen ``C``.
+    l1_ratio_ : float
+        The chosen ``l1_ratio``.
+    Cs_ : ndarray of shape (n_cs,)
+        The grid of ``C``, in the order of ``Cs``.
+    l1_ratios_ : ndarray of shape (n_l1_ratios,)
+        The grid of ``l1_ratio`` (``[0.0]`` when ``l1_ratios=None``).
+    scores_ : ndarray of shape (n_folds, n_l1_ratios, n_cs)
+        Held-out score of every fold's model at every grid point.
+    coefs_paths_ : ndarray of shape (n_folds, n_l1_ratios, n_cs, n_classes, n_dof)
+        Every fold's coefficients at every grid point, the intercepts in the
+        last column when ``fit_intercept`` (``n_dof = n_features + 1``).
+        Unlike LogisticRegressionCV, two classes keep two rows, as in
+        ``coef_``.
+    n_iter_ : ndarray of shape (n_folds, n_l1_ratios, n_cs)
+        Solver iterations of every fit of the paths.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (n_classes, n_features)
+        The chosen model's weights, as in :class:`SoftmaxRegression`.
+    intercept_ : ndarray of shape (n_classes,)
+        The chosen model's intercepts.
+    normalizer_ : Normalizer
+        The fitted, resolved normalizer object.
+    temperature_ : float
+        The temperature of the predict methods.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Feature names, when ``X`` has string column names (pandas).
+
+    See Also
+    --------
+    SoftmaxRegression : The estimator fitted at each grid point.
+    sklearn.linear_model.LogisticRegressionCV : The reference.
+
+    Notes
+    -----
+    **Two classes.** ``Cs`` and ``l1_ratios`` are :class:`SoftmaxRegression`'s
+    ``C`` and ``l1_ratio``: ``SoftmaxRegression(C=c, l1_ratio=r)`` is
+    ``LogisticRegression(C=2 * c / (1 + r), l1_ratio=2 * r / (1 + r))``. So
+    with an L2 penalty this estimator with ``Cs=grid`` matches
+    LogisticRegressionCV with ``Cs=2 * grid`` (same ``scores_``, ``C_``
+    halved); with the lasso (``l1_ratios=[1]``) the grids are the same; a
+    grid of several ``l1_ratios`` maps to a grid that is not a product.
+
+    **Cost.** Every path is warm-started from its strongest penalty, where
+    the solution is near zero (exactly zero for the lasso below the
+    smallest ``C`` that selects a feature), so the fits of the weaker
+    penalties start close to their optima; the first fit of a path is the
+    only cold one.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from softreg import SoftmaxRegressionCV
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = SoftmaxRegressionCV(Cs=5, cv=3).fit(X, y)
+    >>> float(clf.C_)
+    100.0
+    >>> clf.scores_.shape
+    (3, 1, 5)
+    >>> clf.predict(X[:2])
+    array([0, 0])
+    """
+
+    _parameter_constraints: dict = {
+        **{k: SoftmaxRegression._parameter_constraints[k] for k in _SHARED},
+        "Cs": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "l1_ratios": ["array-like", None],
+        "cv": ["cv_object"],
+        "scoring": [StrOptions(set(get_scorer_names())), callable, None],
+        "refit": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        Cs=10,
+        l1_ratios=None,
+        bounds=None,
+        fit_intercept=True,
+        cv=None,
+        scoring=None,
+        solver="lbfgs",
+        tol=1e-4,
+        max_iter=100,
+        class_weight=None,
+        n_jobs=None,
+        verbose=0,
+        refit=True,
+        random_state=None,
+        normalizer="softmax",
+        temperature=1.0,
+    ):
+        self.Cs = Cs
+        self.l1_ratios = l1_ratios
+        self.bounds = bounds
+        self.fit_intercept = fit_intercept
+        self.cv = cv
+        self.scoring = scoring
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.refit = refit
+        self.random_state = random_state
+        self.normalizer = normalizer
+        self.temperature = temperature
+
+    def _estimator(self, l1_ratio, n_jobs, temperature, random_state):
+        """A SoftmaxRegression with this estimator's settings (C set later)."""
+        params = {k: getattr(self, k) for k in _SHARED}
+        params.update(n_jobs=n_jobs, temperature=temperature)
+        params["verbose"] = max(0, self.verbose - 1)
+        params.update(random_state=random_state, l1_ratio=float(l1_ratio))
+        return SoftmaxRegression(**params)
+
+    def _l1_ratio_grid(self):
+        if self.l1_ratios is None:
+            return np.zeros(1)
+        try:
+            grid = np.asarray(self.l1_ratios, dtype=np.float64).ravel()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"l1_ratios must be numbers in [0, 1]; {exc}") from exc
+        if grid.size == 0 or not np.all((grid >= 0) & (grid <= 1)):
+            raise ValueError(
+                "l1_ratios must be None or a non-empty array-like of numbers in "
+                f"[0, 1]; got {self.l1_ratios!r}"
+            )
+        return grid
+
+    def _scorer(self, classes):
+        """The scorer of a fold's model, or None for the normalizer's loss."""
+        if self.scoring is None:
+            return None
+        scorer = get_scorer(self.scoring)
+        # As LogisticRegressionCV: a held-out fold may lack a class, so
+        # metrics that take the labels (log_loss, brier score) get them all.
+        func = getattr(scorer, "_score_func", None)
+        if func is not None and "labels" in inspect.signature(func).parameters:
+            extra = {}
+            if classes.size == 2 and "pos_label" in inspect.signature(func).parameters:
+                extra["pos_label"] = classes[-1]
+            scorer = make_scorer(
+                func,
+                greater_is_better=scorer._sign == 1,
+                response_method=scorer._response_method,
+                labels=classes,
+                **extra,
+                **getattr(scorer, "_kwargs", {}),
+            )
+        return scorer
+
+    def _fold_path(
+        self, X, y, y_enc, weights, score_weight, train, test, Cs, l1_ratio, ctx
+    ):
+        """Fit one path on ``train`` and score every step on ``test``."""
+        n_classes = ctx["classes"].size
+        est = self._estimator(
+            l1_ratio, ctx["n_threads"], ctx["train_T"], ctx["random_state"]
+        )
+        est.normalizer_ = resolve_normalizer(self.normalizer)
+        coefs, intercepts, n_iter = fit_path(
+            est,
+            X[train],
+            y_enc[train],
+            n_classes,
+            weights[train],
+            Cs,
+            ctx["train_T"],
+        )
+        X_test = X[test]
+        w_test = None if score_weight is None else score_weight[test]
+        scorer = ctx["scorer"]
+        scores = np.empty(len(Cs))
+        if scorer is not None:
+            # The path's estimator, fitted in turn at each step, is the model
+            # that the scorer predicts with.
+            est.classes_ = ctx["classes"]
+            est.temperature_ = ctx["train_T"]
+            est.n_features_in_ = X.shape[1]
+            kwargs = {} if w_test is None else {"sample_weight": w_test}
+        for i in range(len(Cs)):
+            if scorer is None:
+                scores[i] = _negative_loss(
+                    est.normalizer_,
+                    X_test,
+                    y_enc[test],
+                    w_test,
+                    coefs[i],
+                    intercepts[i],
+                    ctx["train_T"],
+                )
+            else:
+                est.coef_ = coefs[i].astype(X.dtype)
+                est.intercept_ = intercepts[i].astype(X.dtype)
+                scores[i] = scorer(est, X_test, y[test], **kwargs)
+        return coefs, intercepts, n_iter, scores
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the paths on every fold, choose ``C`` and ``l1_ratio``, refit.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 is kept as float32.
+        y : array-like of shape (n_samples,)
+            Class labels (at least two distinct classes).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, used in the fits and in the held-out
+            scores.
+
+        Returns
+        -------
+        self : SoftmaxRegressionCV
+            The fitted estimator.
+        """
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
+        )
+        # softreg's threads own the parallelism (see softreg._blocks): BLAS
+        # keeps one thread throughout, n_jobs=1 included, where a BLAS pool
+        # would only spin between the small products of the paths.
+        with _blas_limit():
+            return self._fit_grid(X, y, sample_weight)
+
+    def _fit_grid(self, X, y, sample_weight):
+        """The paths on every fold, the choice, the refit; ``X`` validated."""
+        Cs = c_grid(self.Cs)
+        l1_ratios = self._l1_ratio_grid()
+        score_weight = None
+        if sample_weight is not None:
+            score_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
+        # Weights of the fits: sample weights times class weights, the
+        # "balanced" ones computed on all of y (as LogisticRegressionCV does).
+        y_enc, classes, weights = self._encode_and_weigh(X, y, sample_weight)
+        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
+        self.classes_ = classes
+        self.normalizer_ = resolve_normalizer(self.normalizer)
+        auto = isinstance(self.temperature, str)  # "auto"
+        train_T = 1.0 if auto else float(self.temperature)
+        random_state = self.random_state
+        if random_state is not None and not isinstance(random_state, Integral):
+            # A RandomState shared by threads would make fits order-dependent.
+            random_state = check_random_state(random_state).randint(2**31 - 1)
+
+        # Bounds, and the solver's support for l1_ratio and bounds, are
+        # checked here, before any fit.
+        penalty = self._estimator(l1_ratios.max(), 1, train_T, random_state)._penalty(
+            classes.size, X.shape[1]
+        )
+
+        tasks = [(f, j) for f in range(len(folds)) for j in range(l1_ratios.size)]
+        n_cores = resolve_n_threads(self.n_jobs)
+        n_parallel = min(n_cores, len(tasks))
+        ctx = {
+            "classes": classes,
+            "n_threads": max(1, n_cores // n_parallel),
+            "train_T": train_T,
+            "random_state": random_state,
+            "scorer": self._scorer(classes),
+        }
+        results = Parallel(n_jobs=n_parallel, prefer="threads", verbose=self.verbose)(
+            delayed(self._fold_path)(
+                X, y, y_enc, weights, score_weight, *folds[f], Cs, l1_ratios[j], ctx
+            )
+            for f, j in tasks
+        )
+
+        n_folds, n_l1, n_cs = len(folds), l1_ratios.size, Cs.size
+        n_classes, n_features = classes.size, X.shape[1]
+        coefs = np.array([r[0] for r in results]).reshape(
+            n_folds, n_l1, n_cs, n_classes, n_features
+        )
+        intercepts = np.array([r[1] for r in results]).reshape(
+            n_folds, n_l1, n_cs, n_classes
+        )
+        self.n_iter_ = np.array([r[2] for r in results]).reshape(n_folds, n_l1, n_cs)
+        self.scores_ = np.array([r[3] for r in results]).reshape(n_folds, n_l1, n_cs)
+        paths = coefs
+        if self.fit_intercept:
+            paths = np.concatenate([coefs, intercepts[..., None]], axis=-1)
+        self.coefs_paths_ = paths.astype(X.dtype)
+        self.Cs_ = Cs
+        self.l1_ratios_ = l1_ratios
+
+        # LogisticRegressionCV's choice and tie-breaking: the first maximum in
+        # C-major order of the (C, l1_ratio) table.
+        if self.refit:
+            total = self.scores_.sum(axis=0).T  # (n_cs, n_l1)
+            i_c, i_l1 = np.unravel_index(np.argmax(total), total.shape)
+            best = [(i_l1, i_c)] * n_folds
+        else:
+            best = []
+            for f in range(n_folds):
+                i_c, i_l1 = np.unravel_index(np.argmax(self.scores_[f].T), (n_cs, n_l1))
+                best.append((i_l1, i_c))
+        coef = np.mean([coefs[f, j, i] for f, (j, i) in enumerate(best)], axis=0)
+        intercept = np.mean(
+            [intercepts[f, j, i] for f, (j, i) in enumerate(best)], axis=0
+        )
+        if self.refit:
+            self.C_, self.l1_ratio_ = float(Cs[i_c]), float(l1_ratios[i_l1])
+        else:
+            self.C_ = float(np.mean([Cs[i] for _, i in best]))
+            self.l1_ratio_ = float(np.mean([l1_ratios[j] for j, _ in best]))
+
+        if self.refit:
+            final = self._estimator(self.l1_ratio_, n_cores, train_T, random_state)
+            final.set_params(C=self.C_, warm_start=True)
+            final.coef_, final.intercept_ = coef, intercept
+            final.fit(X, y, sample_weight)
+            coef, intercept = final.coef_, final.intercept_
+        # An average of solutions within the bounds is within them too; the
+        # cast to float32 keeps it so.
+        self.coef_ = np.ascontiguousarray(penalty.cast(coef, X.dtype))
+        self.intercept_ = np.asarray(intercept, dtype=X.dtype)
+        if auto:
+            self.temperature_ = self._held_out_temperature(
+                X, y_enc, weights, folds, coefs, intercepts, best
+            )
+        else:
+            self.temperature_ = train_T
+        return self
+
+    def score(self, X, y, sample_weight=None):
+        """Score on ``X`` and ``y`` with the ``scoring`` option.
+
+        As ``LogisticRegressionCV.score``: the criterion that chose ``C``,
+        here the negative weighted mean loss of the normalizer (the negative
+        log-loss for softmax) by default.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Test samples.
+        y : array-like of shape (n_samples,)
+            True labels, among ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+        """
+        scorer = self._scorer(self.classes_)
+        if scorer is not None:
+            kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+            return scorer(self, X, y, **kwargs)
+        check_consistent_length(X, y, sample_weight)
+        y = np.asarray(y)
+        y_enc = np.searchsorted(self.classes_, y)
+        known = (y_enc < self.classes_.size) & (
+            self.classes_[np.minimum(y_enc, self.classes_.size - 1)] == y
+        )
+        if not np.all(known):
+            raise ValueError(
+                f"y has labels not seen in fit: {np.unique(y[~known]).tolist()}"
+            )
+        Z = self._map_scores(X, None)
+        loss, _ = self.normalizer_.loss_gradient(
+            one_hot(y_enc, self.classes_.size, Z.dtype), Z
+        )
+        return -float(np.average(loss.astype(np.float64), weights=sample_weight))
+
+    def _held_out_temperature(self, X, y_enc, weights, folds, coefs, intercepts, best):
+        """T fitted to the held-out scores of each fold's chosen model."""
+        scores, rows = [], []
+        for (_, test), (j, i), W, b in zip(
+            folds, best, coefs[:, :, :], intercepts, strict=True
+        ):
+            Wt = W[j, i].T.astype(X.dtype)
+            scores.append(linear_scores(X[test], Wt, b[j, i].astype(X.dtype), 1.0))
+            rows.append(test)
+        rows = np.concatenate(rows)
+        return fit_temperature(
+            self.normalizer_, np.vstack(scores), y_enc[rows], weights[rows]
+        )
+
+
+def _negative_loss(normalizer, X, y_enc, sample_weight, coef, intercept, temperature):
+    """Minus the (weighted) mean loss of the normalizer on ``X``'s scores."""
+    Z = linear_scores(
+        X,
+        np.ascontiguousarray(coef.T, dtype=X.dtype),
+        intercept.astype(X.dtype),
+        1.0 / temperature,
+    )
+    loss, _ = normalizer.loss_gradient(one_hot(y_enc, coef.shape[0], Z.dtype), Z)
+    return -float(np.average(loss.astype(np.float64), weights=sample_weight))
