@@ -33,7 +33,7 @@ from scipy.stats import chi2, norm
 from sklearn.utils import Bunch
 
 from ._separation import separation_direction
-from ._solvers import available_memory
+from ._solvers import require_memory
 from .normalizers._base import optional
 
 COV_TYPES = ("nonrobust", "HC0")
@@ -256,14 +256,12 @@ def infer(
     # eigenvectors with LAPACK's workspace and the (sandwich) covariance:
     # about eight dense square matrices, plus the block buffers.
     need = 8 * n_full**2 * 8 + _BLOCK_BYTES * 3
-    have = available_memory()
-    if have is not None and need > have:
-        gib = 1 << 30
-        raise MemoryError(
-            f"Inference builds dense {n_full} x {n_full} matrices, about "
-            f"{need / gib:.2f} GiB, but only {have / gib:.2f} GiB is available. "
-            "Reduce the number of features or classes."
-        )
+    require_memory(
+        need,
+        "Inference",
+        f" for its dense {n_full} x {n_full} matrices",
+        "Reduce the number of features or classes.",
+    )
     theta = np.vstack([estimator.coef_.T, estimator.intercept_[None, :]])[:q]
     theta = theta.astype(np.float64)
     # Inference is about the objective that was minimised: temperature="auto"

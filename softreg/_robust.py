@@ -15,7 +15,7 @@ import functools
 import numpy as np
 
 from ._blocks import _BLOCK_BYTES, _CHUNKS_PER_THREAD, single_threaded_blas
-from ._solvers import _LBFGS_VECTORS, available_memory
+from ._solvers import _LBFGS_VECTORS, require_memory
 
 _GIB = 1 << 30
 
@@ -92,20 +92,17 @@ def check_fit_memory(X, n_classes, **kwargs):
     Keyword arguments are those of :func:`fit_memory_bytes`. Nothing is
     checked when the available memory is unknown.
     """
-    have = available_memory()
-    if have is None:
-        return
     parts = fit_memory_bytes(X, n_classes, **kwargs)
-    need = sum(parts.values())
-    if need > have:
-        detail = ", ".join(f"{k} {v / _GIB:.2f} GiB" for k, v in parts.items())
-        hint = ", or use a fixed temperature" if "fold copies" in parts else ""
-        raise MemoryError(
-            f"This fit would need about {need / _GIB:.2f} GiB of memory beyond X "
-            f"({detail}) for {X.shape[1]} features x {n_classes} classes, but "
-            f"only {have / _GIB:.2f} GiB is available. Reduce the number of "
-            f"features or classes (e.g. with feature selection or hashing){hint}."
-        )
+    detail = ", ".join(f"{k} {v / _GIB:.2f} GiB" for k, v in parts.items())
+    hint = ", or use a fixed temperature" if "fold copies" in parts else ""
+    require_memory(
+        sum(parts.values()),
+        "This fit",
+        f" of memory beyond X ({detail}) for {X.shape[1]} features x "
+        f"{n_classes} classes",
+        "Reduce the number of features or classes (e.g. with feature selection "
+        f"or hashing){hint}.",
+    )
 
 
 def native_input(X):

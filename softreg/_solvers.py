@@ -73,6 +73,24 @@ def available_memory():
     return min(candidates)
 
 
+_GIB = 1 << 30
+
+
+def require_memory(need, what, detail, advice):
+    """Raise MemoryError, before allocating, if ``need`` bytes are not available.
+
+    The message reads "``what`` would need about N GiB``detail``, but only M
+    GiB is available. ``advice``". Nothing is checked when the available
+    memory is unknown.
+    """
+    have = available_memory()
+    if have is not None and need > have:
+        raise MemoryError(
+            f"{what} would need about {need / _GIB:.2f} GiB{detail}, but only "
+            f"{have / _GIB:.2f} GiB is available. {advice}"
+        )
+
+
 def check_memory_plan(objective, solver, n_vectors, extra_classes=0):
     """Raise MemoryError if ``solver``'s working set would not fit in memory.
 
@@ -81,17 +99,14 @@ def check_memory_plan(objective, solver, n_vectors, extra_classes=0):
     is already in memory and is never copied.
     """
     need = n_vectors * objective.n_params * 8 + objective.memory_estimate(extra_classes)
-    have = available_memory()
-    if have is not None and need > have:
-        gib = 1 << 30
-        raise MemoryError(
-            f"solver={solver!r} would need about {need / gib:.2f} GiB of working "
-            f"memory for {objective.n_params} parameters "
-            f"({objective.n_features} features x {objective.n_classes} classes), "
-            f"but only {have / gib:.2f} GiB is available. Reduce the number of "
-            "features or classes (e.g. with feature selection or hashing), or "
-            "use solver='lbfgs', which needs the least memory."
-        )
+    require_memory(
+        need,
+        f"solver={solver!r}",
+        f" of working memory for {objective.n_params} parameters "
+        f"({objective.n_features} features x {objective.n_classes} classes)",
+        "Reduce the number of features or classes (e.g. with feature selection "
+        "or hashing), or use solver='lbfgs', which needs the least memory.",
+    )
 
 
 class _Solver:

@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_iris
 from sklearn.exceptions import NotFittedError
 
-from softreg import SoftmaxRegression, _robust
+from softreg import SoftmaxRegression, _robust, _solvers
 
 pd = pytest.importorskip("pandas")
 
@@ -190,7 +190,7 @@ def test_out_of_fold_scores_and_buffers_are_counted(iris, monkeypatch):
     # With little memory left, temperature="auto" is refused for its
     # out-of-fold work while a fixed temperature still fits.
     budget = sum(parts.values()) - parts["out-of-fold scores"]
-    monkeypatch.setattr(_robust, "available_memory", lambda: budget)
+    monkeypatch.setattr(_solvers, "available_memory", lambda: budget)
     with pytest.raises(MemoryError, match=r"out-of-fold scores.*fixed temperature"):
         SoftmaxRegression(temperature="auto", n_jobs=2).fit(X, y)
     SoftmaxRegression(n_jobs=2).fit(X, y)
@@ -199,7 +199,7 @@ def test_out_of_fold_scores_and_buffers_are_counted(iris, monkeypatch):
 def test_refused_fit_leaves_estimator_unfitted(iris, monkeypatch):
     X, y = iris
     clf = SoftmaxRegression().fit(X, y)
-    monkeypatch.setattr(_robust, "available_memory", lambda: 1024)
+    monkeypatch.setattr(_solvers, "available_memory", lambda: 1024)
     with pytest.raises(MemoryError):
         clf.fit(X, y)
     with pytest.raises(NotFittedError):

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_iris, make_blobs, make_classification
 
-from softreg import SoftmaxRegression, _inference
+from softreg import SoftmaxRegression, _inference, _solvers
 from softreg._objective import LinearObjective
 
 sm = pytest.importorskip("statsmodels.api")
@@ -284,7 +284,7 @@ def test_bad_arguments():
 def test_refuses_when_the_hessian_does_not_fit_in_memory(monkeypatch):
     X, y = _synthetic()
     clf = SoftmaxRegression(**TIGHT).fit(X, y)
-    monkeypatch.setattr(_inference, "available_memory", lambda: 1000)
+    monkeypatch.setattr(_solvers, "available_memory", lambda: 1000)
     with pytest.raises(MemoryError, match=r"GiB"):
         clf.inference(X, y)
 
