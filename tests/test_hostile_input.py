@@ -204,3 +204,19 @@ def test_refused_fit_leaves_estimator_unfitted(iris, monkeypatch):
         clf.fit(X, y)
     with pytest.raises(NotFittedError):
         clf.predict(X)
+
+
+def test_unaligned_input_is_copied_aligned_and_fits_the_same():
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    # A float32 view at an odd byte offset, as arrays received from a
+    # dask.distributed cluster can be.
+    buffer = np.zeros(X.nbytes + 1, dtype=np.uint8)
+    unaligned = np.frombuffer(buffer.data, dtype=np.float32, count=X.size, offset=1)
+    unaligned = unaligned.reshape(X.shape)
+    unaligned[...] = X
+    assert not unaligned.flags.aligned
+    ref = SoftmaxRegression().fit(X, y)
+    model = SoftmaxRegression().fit(unaligned, y)
+    assert_array_equal(model.coef_, ref.coef_)
+    assert_array_equal(model.predict_proba(unaligned), ref.predict_proba(X))

@@ -165,6 +165,10 @@ def _dense_section(args, client, k):
     Xd, yd = _generate(n, _FEATURES, k, args.chunk_rows)
     Xd, yd = dask.persist(Xd, yd)
     Xm, ym = dask.compute(Xd, yd)
+    # A received array can be a view at an unaligned offset of a network
+    # buffer; softreg's fit copies such input once, the raw objective here
+    # would not.
+    Xm = np.require(Xm, requirements=["A", "C"])
     rows, models = [], {}
     for solver in [s.strip() for s in args.solvers.split(",") if s.strip()]:
         for where, X, y in (("dask", Xd, yd), ("in memory", Xm, ym)):
