@@ -42,7 +42,7 @@ def _parser():
     p.add_argument("--dask", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--scale", type=float, default=1.0, help="multiply the rows")
     p.add_argument("--workers", type=int, default=2, help="worker processes")
-    p.add_argument("--chunk-rows", type=int, default=100_000)
+    p.add_argument("--chunk-rows", type=int, default=250_000)
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument(
         "--solvers", default="lbfgs,newton-cg,trust-ncg", help="softreg solvers"
