@@ -165,9 +165,8 @@ def _dense_section(args, client, k):
     n = int(_ROWS * args.scale)
     Xd, yd = _generate(n, _FEATURES, k, args.chunk_rows)
     # The in-memory copy is computed from the same (seeded) graph before the
-    # chunks are persisted: gathering persisted chunks leaves copies behind on
-    # the workers, after which every pass of the Dask fits was measured 3.5x
-    # slower (2.06 s against 0.59 s per pass here).
+    # chunks are persisted: after gathering the persisted chunks, every pass
+    # of the Dask fits was measured 3.5x slower (2.06 s against 0.59 s).
     Xm, ym = dask.compute(Xd, yd)
     # A received array can be a view at an unaligned offset of a network
     # buffer; softreg's fit copies such input once, the raw objective here
