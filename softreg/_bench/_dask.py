@@ -267,8 +267,9 @@ def _out_of_core(args, client):
     )
     row["workers restarted"] = len(workers - set(client.scheduler_info()["workers"]))
     info = {
-        "store": f"{store}: {size / 1e9:.2f} GB on disk, {n:,} x {_FEATURES} "
-        f"float32, {_CLASSES} classes, chunks of {args.chunk_rows:,} rows",
+        "store": f"{store}: {size / 1e9:.2f} GB on disk, {X.shape[0]:,} x "
+        f"{X.shape[1]} {X.dtype}, {_CLASSES} classes, chunks of "
+        f"{X.chunks[0][0]:,} rows",
         "workers": f"{args.workers} processes, memory_limit {args.ooc_memory_limit} "
         "each",
         "client RSS before the fit (MiB)": f"{before:.0f}",
