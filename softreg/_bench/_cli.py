@@ -138,6 +138,11 @@ def _parser():
         help="run the Dask benchmark instead (LocalCluster; --dask --help)",
     )
     p.add_argument(
+        "--onnx",
+        action="store_true",
+        help="run the ONNX latency benchmark instead (--onnx --help)",
+    )
+    p.add_argument(
         "--markdown", default=None, help="write the report to this markdown file"
     )
     p.add_argument(
@@ -155,6 +160,10 @@ def main(argv=None):
         from ._dask import main as dask_main
 
         return dask_main(argv)
+    if argv is not None and "--onnx" in argv:
+        from ._onnx import main as onnx_main
+
+        return onnx_main(argv)
     args = _parser().parse_args(argv)
     if args.quick:
         args.scale = min(args.scale, 0.01)

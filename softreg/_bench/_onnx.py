@@ -1,8 +1,8 @@
-"""Latency of onnxruntime against predict_proba, one row and 1000 rows.
+"""``python -m softreg bench --onnx``: onnxruntime against predict_proba.
 
-Run from the repository root (needs the ``onnx`` extra)::
+Latency of one row and of 1000 rows (needs the ``onnx`` extra)::
 
-    python benchmarks/onnx_latency.py
+    python -m softreg bench --onnx
 
 Prints the median over repeated calls, in microseconds, for a model with 50
 features and 10 classes fitted on synthetic data, for each normalizer.
@@ -12,10 +12,6 @@ import argparse
 import timeit
 
 import numpy as np
-import onnxruntime as ort
-
-import softreg.onnx
-from softreg import SoftmaxRegression
 
 
 def median_us(func, number, repeat):
@@ -24,7 +20,17 @@ def median_us(func, number, repeat):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run the ONNX latency benchmark; see ``--onnx --help``."""
+    # Imported here: the onnx extra is needed only for this command.
+    import onnxruntime as ort
+
+    import softreg.onnx
+    from softreg import SoftmaxRegression
+
+    parser = argparse.ArgumentParser(
+        prog="python -m softreg bench --onnx", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--onnx", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--features", type=int, default=50)
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=7)
