@@ -474,8 +474,8 @@ class Chunk:
     Parameters
     ----------
     X : {ndarray, csr_matrix} of shape (n_samples, n_features)
-    y : ndarray of shape (n_samples,)
-        Encoded labels.
+    y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        Encoded labels, or soft targets.
     sample_weight : ndarray of shape (n_samples,)
     slices : list of slice
         The row blocks of ``X`` that belong to this chunk.
@@ -528,8 +528,8 @@ class InMemoryRows:
     Parameters
     ----------
     X : {ndarray, csr_matrix} of shape (n_samples, n_features)
-    y : ndarray of shape (n_samples,)
-        Encoded labels.
+    y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        Encoded labels, or soft targets.
     sample_weight : ndarray of shape (n_samples,)
         Per-sample weights with the class weights folded in.
     n_classes : int

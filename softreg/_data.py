@@ -12,7 +12,7 @@ from sklearn.model_selection import check_cv
 from ._blocks import InMemoryRows
 from ._objective import linear_scores
 from ._targets import apply_class_weight, class_totals
-from ._temperature import temperature_terms
+from ._temperature import held_out_terms
 
 
 class InMemoryFitData:
@@ -83,11 +83,4 @@ class InMemoryFitData:
                 intercept.astype(self.dtype),
                 1.0,
             )
-        total = float(np.sum(sw, dtype=np.float64))
-        normalizer = estimator.normalizer_
-
-        def terms(log_t):
-            loss, slope = temperature_terms(normalizer, scores, y, sw, log_t)
-            return loss / total, slope / total
-
-        return terms
+        return held_out_terms(estimator.normalizer_, scores, y, sw)

@@ -94,10 +94,19 @@ def fit_temperature(normalizer, scores, y, sample_weight):
     -------
     temperature : float
     """
+    return minimize_temperature(held_out_terms(normalizer, scores, y, sample_weight))
+
+
+def held_out_terms(normalizer, scores, y, sample_weight):
+    """``log_t -> (loss, slope)`` of in-memory held-out scores, weighted means.
+
+    The criterion :func:`minimize_temperature` takes; parameters as for
+    :func:`temperature_terms`.
+    """
     total = float(np.sum(sample_weight, dtype=np.float64))
 
     def terms(log_t):
         loss, slope = temperature_terms(normalizer, scores, y, sample_weight, log_t)
         return loss / total, slope / total
 
-    return minimize_temperature(terms)
+    return terms

@@ -22,6 +22,7 @@ Two comparisons:
   says so and quotes design.md's anchor (12 s at full scale).
 """
 
+import functools
 import time
 import warnings
 
@@ -65,31 +66,27 @@ def run_cv(scale, seed, n_cs, n_folds, tol, max_iter, out=print):
         f"\n## cross-validated C: dense {X.shape[0]}x{X.shape[1]}, "
         f"{np.unique(y).size} classes, {n_cs} C x {n_folds} folds, tol {tol:g}"
     )
+
+    def lrcv(n_jobs):
+        return LogisticRegressionCV(
+            Cs=Cs,
+            cv=folds,
+            tol=tol,
+            max_iter=max_iter,
+            l1_ratios=(0,),
+            scoring="neg_log_loss",
+            use_legacy_attributes=False,
+            n_jobs=n_jobs,
+        )
+
     peers = {
         # scikit-learn's scorer on both sides (its log_loss clips
         # probabilities at eps; softreg's default loss does not).
         "softreg SoftmaxRegressionCV": lambda: SoftmaxRegressionCV(
             Cs=Cs, cv=folds, tol=tol, max_iter=max_iter, scoring="neg_log_loss"
         ),
-        "sklearn LogisticRegressionCV": lambda: LogisticRegressionCV(
-            Cs=Cs,
-            cv=folds,
-            tol=tol,
-            max_iter=max_iter,
-            l1_ratios=(0,),
-            scoring="neg_log_loss",
-            use_legacy_attributes=False,
-        ),
-        "sklearn LogisticRegressionCV n_jobs=-1": lambda: LogisticRegressionCV(
-            Cs=Cs,
-            cv=folds,
-            tol=tol,
-            max_iter=max_iter,
-            l1_ratios=(0,),
-            scoring="neg_log_loss",
-            use_legacy_attributes=False,
-            n_jobs=-1,
-        ),
+        "sklearn LogisticRegressionCV": functools.partial(lrcv, n_jobs=None),
+        "sklearn LogisticRegressionCV n_jobs=-1": functools.partial(lrcv, n_jobs=-1),
         "GridSearchCV(SoftmaxRegression)": lambda: GridSearchCV(
             SoftmaxRegression(tol=tol, max_iter=max_iter),
             {"C": list(Cs)},
