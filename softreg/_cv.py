@@ -10,7 +10,15 @@ from sklearn.metrics import get_scorer, get_scorer_names, make_scorer
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _raise_for_params,
+    _routing_enabled,
+    process_routing,
+)
 from sklearn.utils.validation import (
+    _check_method_params,
     _check_sample_weight,
     check_consistent_length,
     validate_data,
@@ -315,7 +323,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             est.classes_ = ctx["classes"]
             est.temperature_ = ctx["train_T"]
             est.n_features_in_ = X.shape[1]
-            kwargs = {} if w_test is None else {"sample_weight": w_test}
+            kwargs = _check_method_params(X, ctx["score_params"], indices=test)
         for i in range(len(Cs)):
             if scorer is None:
                 scores[i] = _negative_loss(
@@ -334,7 +342,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         return coefs, intercepts, n_iter, scores
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, **params):
         """Fit the paths on every fold, choose ``C`` and ``l1_ratio``, refit.
 
         Parameters
@@ -346,23 +354,47 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights, used in the fits and in the held-out
             scores.
+        **params : dict
+            Metadata for the splitter of ``cv`` (e.g. ``groups`` for
+            :class:`~sklearn.model_selection.GroupKFold`) and for the scorer,
+            routed as in LogisticRegressionCV: only with
+            ``sklearn.set_config(enable_metadata_routing=True)``; see
+            :ref:`cv_estimator`.
 
         Returns
         -------
         self : SoftmaxRegressionCV
             The fitted estimator.
         """
+        _raise_for_params(params, self, "fit")
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
         )
+        if _routing_enabled():
+            routed = process_routing(self, "fit", sample_weight=sample_weight, **params)
+            split_params = routed.splitter.split
+            # The default criterion is the estimator's own weighted loss, not
+            # a routed scorer (get_metadata_routing adds none for it).
+            score_params = routed.scorer.score if "scorer" in routed else {}
+        else:
+            # Without routing, as LogisticRegressionCV: the sample weights go
+            # to the scorer, nothing to the splitter.
+            split_params = {}
+            score_params = (
+                {} if sample_weight is None else {"sample_weight": sample_weight}
+            )
         # softreg's threads own the parallelism (see softreg._blocks): BLAS
         # keeps one thread throughout, n_jobs=1 included, where a BLAS pool
         # would only spin between the small products of the paths.
         with _blas_limit():
-            return self._fit_grid(X, y, sample_weight)
+            return self._fit_grid(X, y, sample_weight, split_params, score_params)
 
-    def _fit_grid(self, X, y, sample_weight):
-        """The paths on every fold, the choice, the refit; ``X`` validated."""
+    def _fit_grid(self, X, y, sample_weight, split_params, score_params):
+        """The paths on every fold, the choice, the refit; ``X`` validated.
+
+        ``split_params`` go to the splitter's ``split``; ``score_params`` to
+        a ``scoring`` scorer, sliced to each held-out fold.
+        """
         Cs = c_grid(self.Cs)
         l1_ratios = self._l1_ratio_grid()
         score_weight = None
@@ -373,7 +405,8 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         # Weights of the fits: sample weights times class weights, the
         # "balanced" ones computed on all of y (as LogisticRegressionCV does).
         y_enc, classes, weights = self._encode_and_weigh(X, y, sample_weight)
-        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
+        cv = check_cv(self.cv, y, classifier=True)
+        folds = list(cv.split(X, y, **split_params))
         self.classes_ = classes
         self.normalizer_ = resolve_normalizer(self.normalizer)
         auto = isinstance(self.temperature, str)  # "auto"
@@ -398,6 +431,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             "train_T": train_T,
             "random_state": random_state,
             "scorer": self._scorer(classes),
+            "score_params": score_params,
         }
         results = Parallel(n_jobs=n_parallel, prefer="threads", verbose=self.verbose)(
             delayed(self._fold_path)(
@@ -462,7 +496,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             self.temperature_ = train_T
         return self
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, **score_params):
         """Score on ``X`` and ``y`` with the ``scoring`` option.
 
         As ``LogisticRegressionCV.score``: the criterion that chose ``C``,
@@ -477,14 +511,25 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             True labels, among ``classes_``.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        **score_params : dict
+            Metadata of a ``scoring`` scorer, routed only with
+            ``sklearn.set_config(enable_metadata_routing=True)``.
 
         Returns
         -------
         score : float
         """
+        _raise_for_params(score_params, self, "score")
         scorer = self._scorer(self.classes_)
         if scorer is not None:
-            kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+            if _routing_enabled():
+                kwargs = process_routing(
+                    self, "score", sample_weight=sample_weight, **score_params
+                ).scorer.score
+            else:
+                kwargs = (
+                    {} if sample_weight is None else {"sample_weight": sample_weight}
+                )
             return scorer(self, X, y, **kwargs)
         check_consistent_length(X, y, sample_weight)
         y = np.asarray(y)
@@ -501,6 +546,37 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             one_hot(y_enc, self.classes_.size, Z.dtype), Z
         )
         return -float(np.average(loss.astype(np.float64), weights=sample_weight))
+
+    def get_metadata_routing(self):
+        """Get the metadata routing of this object.
+
+        As LogisticRegressionCV's: ``fit`` routes metadata to the splitter's
+        ``split`` (``groups``) and, with a ``scoring``, ``fit`` and ``score``
+        route to the scorer; ``sample_weight`` is this estimator's own. The
+        default criterion (``scoring=None``) is not a routed scorer: it
+        always uses ``sample_weight``. See scikit-learn's user guide on
+        metadata routing.
+
+        Returns
+        -------
+        routing : MetadataRouter
+        """
+        router = (
+            MetadataRouter(owner=self.__class__.__name__)
+            .add_self_request(self)
+            .add(
+                splitter=self.cv,
+                method_mapping=MethodMapping().add(caller="fit", callee="split"),
+            )
+        )
+        if self.scoring is not None:
+            router.add(
+                scorer=get_scorer(self.scoring),
+                method_mapping=MethodMapping()
+                .add(caller="score", callee="score")
+                .add(caller="fit", callee="score"),
+            )
+        return router
 
     def _held_out_temperature(self, X, y_enc, weights, folds, coefs, intercepts, best):
         """T fitted to the held-out scores of each fold's chosen model."""

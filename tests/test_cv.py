@@ -5,13 +5,14 @@ import functools
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 from sklearn.datasets import load_digits, load_iris, load_wine, make_classification
 from sklearn.linear_model import LogisticRegressionCV
-from sklearn.metrics import log_loss
-from sklearn.model_selection import StratifiedKFold
+from sklearn.metrics import accuracy_score, log_loss, make_scorer
+from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -398,3 +399,66 @@ def test_score_uses_the_scoring_option():
         cv.score(X[:2], np.array(["a", "e"]))
     acc = SoftmaxRegressionCV(Cs=3, cv=3, scoring="accuracy").fit(X, labels)
     assert acc.score(X, labels) == np.mean(acc.predict(X) == labels)
+
+
+@pytest.fixture
+def metadata_routing():
+    with sklearn.config_context(enable_metadata_routing=True):
+        yield
+
+
+def test_groups_reach_the_splitter_as_in_logistic_regression_cv(metadata_routing):
+    X, y = _standardised(load_iris)
+    groups = np.arange(y.size) % 7
+    common = {"Cs": np.logspace(-2, 1, 4), "cv": GroupKFold(3), "tol": 1e-8}
+    ref = _sklearn_cv(max_iter=1000, **common)
+    with threadpool_limits(1, user_api="blas"):
+        ref = LogisticRegressionCV.fit(ref, X, y, groups=groups)
+    ours = SoftmaxRegressionCV(max_iter=1000, **common).fit(X, y, groups=groups)
+    # The group folds, not StratifiedKFold's: each held-out fold is whole
+    # groups, so the scores differ from an ungrouped run's.
+    assert_allclose(ours.scores_, ref.scores_, rtol=0, atol=1e-6)
+    assert ours.C_ == ref.C_
+    ungrouped = SoftmaxRegressionCV(max_iter=1000, **{**common, "cv": 3}).fit(X, y)
+    assert np.abs(ours.scores_ - ungrouped.scores_).max() > 1e-3
+    with pytest.raises(ValueError, match="groups"):
+        SoftmaxRegressionCV(**common).fit(X, y)
+
+
+def test_routed_scorer_weights_match_logistic_regression_cv(metadata_routing):
+    X, y = _synthetic()
+    sw = np.random.default_rng(3).uniform(0.2, 3.0, size=y.size)
+    folds = list(StratifiedKFold(4).split(X, y))
+    scorer = make_scorer(accuracy_score, response_method="predict").set_score_request(
+        sample_weight=True
+    )
+    common = {"Cs": np.logspace(-2, 1, 4), "cv": folds, "tol": 1e-8, "scoring": scorer}
+    ref = _sklearn_cv(max_iter=1000, **common)
+    ref.set_fit_request(sample_weight=True)
+    with threadpool_limits(1, user_api="blas"):
+        ref = LogisticRegressionCV.fit(ref, X, y, sample_weight=sw)
+    ours = SoftmaxRegressionCV(max_iter=1000, **common)
+    ours.set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
+    ours.fit(X, y, sample_weight=sw)
+    assert_allclose(ours.scores_, ref.scores_, rtol=0, atol=1e-12)
+    assert ours.score(X, y, sample_weight=sw) == pytest.approx(
+        accuracy_score(y, ours.predict(X), sample_weight=sw), rel=1e-12
+    )
+    # A scorer that declines the weights scores unweighted (one that says
+    # neither is refused by scikit-learn's routing, as for LogisticRegressionCV).
+    declined = make_scorer(accuracy_score).set_score_request(sample_weight=False)
+    plain = SoftmaxRegressionCV(max_iter=1000, **{**common, "scoring": declined})
+    plain.set_fit_request(sample_weight=True).fit(X, y, sample_weight=sw)
+    model = SoftmaxRegression(C=plain.Cs_[0], tol=1e-8, max_iter=1000)
+    train, test = folds[0]
+    model.fit(X[train], y[train], sample_weight=sw[train])
+    assert plain.scores_[0, 0, 0] == pytest.approx(model.score(X[test], y[test]))
+
+
+def test_metadata_without_routing_is_refused():
+    X, y = _synthetic()
+    with pytest.raises(ValueError, match="enable_metadata_routing=True"):
+        SoftmaxRegressionCV(Cs=2, cv=GroupKFold(2)).fit(X, y, groups=y % 2)
+    cv = SoftmaxRegressionCV(Cs=2, cv=2).fit(X, y)
+    with pytest.raises(ValueError, match="enable_metadata_routing=True"):
+        cv.score(X, y, groups=y)
