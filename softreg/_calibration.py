@@ -129,7 +129,9 @@ def fit_vector_scaling(normalizer, scores, Y, weights, pull, temperature=None):
         np.concatenate([start.scale, start.bias]),
         jac=True,
         method="L-BFGS-B",
-        options={"maxiter": 500, "gtol": 1e-8},
+        # Tight: the map is small and its optimum should not depend on how
+        # L-BFGS-B approached it.
+        options={"maxiter": 1000, "gtol": 1e-9, "ftol": 1e-14},
     )
     return CalibrationMap(result.x[:n_classes], result.x[n_classes:], pull)
 
