@@ -17,11 +17,12 @@ from sklearn.utils.validation import (
 )
 
 from ._blocks import _blas_limit, resolve_n_threads
+from ._calibration import fit_calibration
 from ._estimator import SoftmaxRegression
 from ._objective import linear_scores
 from ._path import c_grid, fit_path
 from ._temperature import fit_temperature
-from .normalizers._base import one_hot
+from .normalizers._base import one_hot, optional
 from .normalizers._registry import resolve_normalizer
 
 # SoftmaxRegression's parameters that SoftmaxRegressionCV passes on to every
@@ -127,6 +128,12 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         the folds are fitted and scored at ``T = 1`` and, once ``C`` and
         ``l1_ratio`` are chosen, ``T`` is fitted to the held-out scores of the
         chosen models, which the paths have already computed: no extra fits.
+    calibration : {"temperature", "vector", "ensemble"}, default=None
+        As in :class:`SoftmaxRegression`, fitted to the held-out scores of
+        the chosen fold models (no extra fits). ``"temperature"`` is
+        ``temperature="auto"``; ``"vector"`` maps the refitted model;
+        ``"ensemble"`` takes the mean of the chosen fold models instead of
+        refitting (as ``refit=False`` does).
 
     Attributes
     ----------
@@ -157,6 +164,9 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         The fitted, resolved normalizer object.
     temperature_ : float
         The temperature of the predict methods.
+    calibration_scale_, calibration_bias_, calibration_pull_
+        The map of ``calibration="vector"`` or ``"ensemble"``, as in
+        :class:`SoftmaxRegression`.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -204,6 +214,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         "cv": ["cv_object"],
         "scoring": [StrOptions(set(get_scorer_names())), callable, None],
         "refit": ["boolean"],
+        "calibration": SoftmaxRegression._parameter_constraints["calibration"],
     }
 
     def __init__(
@@ -225,6 +236,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         random_state=None,
         normalizer="softmax",
         temperature=1.0,
+        calibration=None,
     ):
         self.Cs = Cs
         self.l1_ratios = l1_ratios
@@ -242,6 +254,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         self.random_state = random_state
         self.normalizer = normalizer
         self.temperature = temperature
+        self.calibration = calibration
 
     def _estimator(self, l1_ratio, n_jobs, temperature, random_state):
         """A SoftmaxRegression with this estimator's settings (C set later)."""
@@ -376,8 +389,8 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
         self.classes_ = classes
         self.normalizer_ = resolve_normalizer(self.normalizer)
-        auto = isinstance(self.temperature, str)  # "auto"
-        train_T = 1.0 if auto else float(self.temperature)
+        calibration = self._calibration_method(False)
+        train_T = 1.0 if calibration else float(self.temperature)
         random_state = self.random_state
         if random_state is not None and not isinstance(random_state, Integral):
             # A RandomState shared by threads would make fits order-dependent.
@@ -444,7 +457,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             self.C_ = float(np.mean([Cs[i] for _, i in best]))
             self.l1_ratio_ = float(np.mean([l1_ratios[j] for j, _ in best]))
 
-        if self.refit:
+        if self.refit and calibration != "ensemble":
             final = self._estimator(self.l1_ratio_, n_cores, train_T, random_state)
             final.set_params(C=self.C_, warm_start=True)
             final.coef_, final.intercept_ = coef, intercept
@@ -454,13 +467,38 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         # cast to float32 keeps it so.
         self.coef_ = np.ascontiguousarray(penalty.cast(coef, X.dtype))
         self.intercept_ = np.asarray(intercept, dtype=X.dtype)
-        if auto:
-            self.temperature_ = self._held_out_temperature(
-                X, y_enc, weights, folds, coefs, intercepts, best
-            )
-        else:
-            self.temperature_ = train_T
+        self.temperature_ = train_T
+        if calibration:
+            scores, rows = self._held_out_scores(X, folds, coefs, intercepts, best)
+            if calibration == "temperature":
+                self.temperature_ = fit_temperature(
+                    self.normalizer_, scores, y_enc[rows], weights[rows]
+                )
+            else:
+                self._calibrate(scores, y_enc[rows], weights[rows], penalty, X.dtype)
         return self
+
+    def _calibrate(self, scores, y_enc, weights, penalty, dtype):
+        """Fit ``calibration="vector"``/``"ensemble"``'s map, fold it into coef_.
+
+        For "ensemble" ``coef_`` is already the mean of the chosen fold
+        models (no refit), as with ``refit=False``.
+        """
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        Y = one_hot(y_enc, self.classes_.size, np.float64)
+        mapping = fit_calibration(self.normalizer_, scores, Y, weights, seed)
+        coef, intercept = mapping.fold_into(
+            self.coef_.astype(np.float64), self.intercept_.astype(np.float64)
+        )
+        if optional(self.normalizer_, "shift_invariant"):
+            intercept = intercept - intercept.mean()
+            if penalty.centred:
+                coef = coef - coef.mean(axis=0)
+        self.coef_ = np.ascontiguousarray(penalty.cast(coef, dtype))
+        self.intercept_ = intercept.astype(dtype)
+        self.calibration_scale_ = mapping.scale
+        self.calibration_bias_ = mapping.bias
+        self.calibration_pull_ = mapping.pull
 
     def score(self, X, y, sample_weight=None):
         """Score on ``X`` and ``y`` with the ``scoring`` option.
@@ -502,8 +540,8 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         )
         return -float(np.average(loss.astype(np.float64), weights=sample_weight))
 
-    def _held_out_temperature(self, X, y_enc, weights, folds, coefs, intercepts, best):
-        """T fitted to the held-out scores of each fold's chosen model."""
+    def _held_out_scores(self, X, folds, coefs, intercepts, best):
+        """Held-out scores of each fold's chosen model, and their rows."""
         scores, rows = [], []
         for (_, test), (j, i), W, b in zip(
             folds, best, coefs[:, :, :], intercepts, strict=True
@@ -511,10 +549,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             Wt = W[j, i].T.astype(X.dtype)
             scores.append(linear_scores(X[test], Wt, b[j, i].astype(X.dtype), 1.0))
             rows.append(test)
-        rows = np.concatenate(rows)
-        return fit_temperature(
-            self.normalizer_, np.vstack(scores), y_enc[rows], weights[rows]
-        )
+        return np.vstack(scores), np.concatenate(rows)
 
 
 def _negative_loss(normalizer, X, y_enc, sample_weight, coef, intercept, temperature):

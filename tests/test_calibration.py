@@ -209,3 +209,31 @@ def test_dask_input_is_refused(problem):
         SoftmaxRegression(calibration="vector").fit(
             da.from_array(X, chunks=100), da.from_array(y, chunks=100)
         )
+
+
+@pytest.mark.parametrize("method", ["vector", "ensemble"])
+def test_cv_calibrates_from_the_held_out_scores_of_the_chosen_models(problem, method):
+    from softreg import SoftmaxRegressionCV
+
+    X, y = problem
+    est = SoftmaxRegressionCV(
+        Cs=[0.1, 10.0], cv=3, calibration=method, random_state=0, tol=1e-8
+    ).fit(X, y)
+    plain = SoftmaxRegressionCV(Cs=[0.1, 10.0], cv=3, tol=1e-8).fit(X, y)
+    assert est.C_ == plain.C_
+    # The held-out scores of the chosen C, from the stored paths.
+    i = int(np.flatnonzero(est.Cs_ == est.C_)[0])
+    scores = np.zeros((len(y), 3))
+    for f, (_, test) in enumerate(StratifiedKFold(3).split(X, y)):
+        path = est.coefs_paths_[f, 0, i]
+        scores[test] = X[test] @ path[:, :-1].T + path[:, -1]
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
+    expected = fit_calibration(Softmax(), scores, np.eye(3)[y], np.ones(len(y)), seed)
+    assert_allclose(est.calibration_scale_, expected.scale, rtol=1e-4)
+    base = plain.coef_, plain.intercept_
+    if method == "ensemble":  # the mean of the chosen fold models, no refit
+        mean = est.coefs_paths_[:, 0, i].astype(np.float64).mean(axis=0)
+        base = mean[:, :-1], mean[:, -1]
+    coef, intercept = _centred(*expected.fold_into(*base))
+    assert_allclose(est.coef_, coef, rtol=1e-4, atol=1e-6)
+    assert_allclose(est.intercept_, intercept, rtol=1e-4, atol=1e-6)
