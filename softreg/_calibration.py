@@ -81,7 +81,9 @@ def _weighted_loss(normalizer, Y, Z, weights):
     return float(weights @ loss) / total, R * (weights / total)[:, None]
 
 
-def fit_vector_scaling(normalizer, scores, Y, weights, pull, temperature=None):
+def fit_vector_scaling(
+    normalizer, scores, Y, weights, pull, temperature=None, start=None, tight=True
+):
     """The vector-scaling map with an L2 pull ``pull`` towards temperature.
 
     Parameters
@@ -98,6 +100,11 @@ def fit_vector_scaling(normalizer, scores, Y, weights, pull, temperature=None):
     temperature : float, default=None
         The plain temperature of these scores, the starting point (fitted
         here when None).
+    start : CalibrationMap, default=None
+        A warm start (a map of a stronger pull) instead of the temperature.
+    tight : bool, default=True
+        Solve to near machine precision; False stops earlier, enough to
+        compare pulls.
 
     Returns
     -------
@@ -109,9 +116,10 @@ def fit_vector_scaling(normalizer, scores, Y, weights, pull, temperature=None):
     n_classes = Z.shape[1]
     if temperature is None:
         temperature = minimize_temperature(held_out_terms(normalizer, Z, Y, weights))
-    start = CalibrationMap.temperature(temperature, n_classes)
+    plain = CalibrationMap.temperature(temperature, n_classes)
     if np.isinf(pull):
-        return start
+        return plain
+    start = plain if start is None else start
 
     def objective(params):
         scale, bias = params[:n_classes], params[n_classes:]
@@ -130,8 +138,12 @@ def fit_vector_scaling(normalizer, scores, Y, weights, pull, temperature=None):
         jac=True,
         method="L-BFGS-B",
         # Tight: the map is small and its optimum should not depend on how
-        # L-BFGS-B approached it.
-        options={"maxiter": 1000, "gtol": 1e-9, "ftol": 1e-14},
+        # L-BFGS-B approached it (or from where).
+        options={
+            "maxiter": 1000,
+            "gtol": 1e-9 if tight else 1e-6,
+            "ftol": 1e-14 if tight else 1e-9,
+        },
     )
     return CalibrationMap(result.x[:n_classes], result.x[n_classes:], pull)
 
@@ -141,7 +153,7 @@ def held_out_loss(normalizer, calibration, scores, Y, weights):
     return _weighted_loss(normalizer, Y, calibration(scores), weights)[0]
 
 
-def choose_pull(normalizer, scores, Y, weights, random_state, pulls=PULLS, n_splits=5):
+def choose_pull(normalizer, scores, Y, weights, random_state, pulls=PULLS, n_splits=3):
     """The pull of :data:`PULLS` with the lowest inner cross-validated loss.
 
     The out-of-fold scores are split again (shuffled ``KFold`` seeded by
@@ -168,9 +180,19 @@ def choose_pull(normalizer, scores, Y, weights, random_state, pulls=PULLS, n_spl
         temperature = minimize_temperature(
             held_out_terms(normalizer, Z[train], Y[train], weights[train])
         )
+        calibration = None
         for i, pull in enumerate(pulls):
+            # Along the pulls from strong to weak, each map starts from the
+            # previous one: a path, a few iterations per step.
             calibration = fit_vector_scaling(
-                normalizer, Z[train], Y[train], weights[train], pull, temperature
+                normalizer,
+                Z[train],
+                Y[train],
+                weights[train],
+                pull,
+                temperature,
+                start=calibration,
+                tight=False,
             )
             losses[i] += weights[test].sum() * held_out_loss(
                 normalizer, calibration, Z[test], Y[test], weights[test]
