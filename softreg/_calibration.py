@@ -121,8 +121,15 @@ def fit_vector_scaling(
         return plain
     start = plain if start is None else start
 
+    # L-BFGS works on u = scale * rms: the curvature in each scale grows with
+    # the square of its class's scores (near-separable fits score in the
+    # tens), while the biases' stays O(1); this diagonal preconditioning
+    # cuts the iterations several times.
+    rms = np.sqrt(weights @ Z**2 / weights.sum())
+    rms = np.where(rms > 0, rms, 1.0)
+
     def objective(params):
-        scale, bias = params[:n_classes], params[n_classes:]
+        scale, bias = params[:n_classes] / rms, params[n_classes:]
         loss, R = _weighted_loss(normalizer, Y, Z * scale + bias, weights)
         spread = scale - scale.mean()
         # The mean scale is free (it is the temperature); only the spread
@@ -130,22 +137,22 @@ def fit_vector_scaling(
         value = loss + pull * (spread @ spread + bias @ bias)
         grad_scale = np.einsum("ij,ij->j", R, Z) + 2 * pull * spread
         grad_bias = R.sum(axis=0) + 2 * pull * bias
-        return value, np.concatenate([grad_scale, grad_bias])
+        return value, np.concatenate([grad_scale / rms, grad_bias])
 
     result = minimize(
         objective,
-        np.concatenate([start.scale, start.bias]),
+        np.concatenate([start.scale * rms, start.bias]),
         jac=True,
         method="L-BFGS-B",
         # Tight: the map is small and its optimum should not depend on how
         # L-BFGS-B approached it (or from where).
         options={
             "maxiter": 1000,
-            "gtol": 1e-9 if tight else 1e-6,
-            "ftol": 1e-14 if tight else 1e-9,
+            "gtol": 1e-9 if tight else 1e-5,
+            "ftol": 1e-14 if tight else 1e-8,
         },
     )
-    return CalibrationMap(result.x[:n_classes], result.x[n_classes:], pull)
+    return CalibrationMap(result.x[:n_classes] / rms, result.x[n_classes:], pull)
 
 
 def held_out_loss(normalizer, calibration, scores, Y, weights):
@@ -153,14 +160,17 @@ def held_out_loss(normalizer, calibration, scores, Y, weights):
     return _weighted_loss(normalizer, Y, calibration(scores), weights)[0]
 
 
-def choose_pull(normalizer, scores, Y, weights, random_state, pulls=PULLS, n_splits=3):
+def choose_pull(normalizer, scores, Y, weights, random_state, pulls=PULLS, n_splits=2):
     """The pull of :data:`PULLS` with the lowest inner cross-validated loss.
 
     The out-of-fold scores are split again (shuffled ``KFold`` seeded by
     ``random_state``); each pull's map is fitted on ``n_splits - 1`` parts
     and scored on the last, and the total held-out loss decides. Ties go
     to the earlier (stronger) pull, so plain temperature wins unless a
-    freer map predicts better.
+    freer map predicts better. Two halves, not more folds: the map has only
+    ``2 * n_classes`` parameters, half the rows fit it well, and the search
+    is then a third of a 5-fold one's cost (measured on the benchmark, the
+    choice was as good).
 
     Returns
     -------
