@@ -223,7 +223,9 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         The strength of the map's L2 pull towards plain temperature chosen by
         the inner cross-validation; ``inf`` means plain temperature.
     n_iter_ : int
-        Number of solver iterations of the final fit.
+        Number of solver iterations of the final fit (with
+        ``calibration="ensemble"``, which has none, the most of any fold
+        model).
     n_passes_ : int
         Number of passes over the training data in ``fit``: every
         loss-and-gradient evaluation and Hessian-vector product, those of

@@ -237,3 +237,16 @@ def test_cv_calibrates_from_the_held_out_scores_of_the_chosen_models(problem, me
     coef, intercept = _centred(*expected.fold_into(*base))
     assert_allclose(est.coef_, coef, rtol=1e-4, atol=1e-6)
     assert_allclose(est.intercept_, intercept, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["vector", "ensemble"])
+def test_float32_stays_float32_and_soft_targets_work(problem, method):
+    X, y = problem
+    rng = np.random.RandomState(0)
+    soft = 0.7 * np.eye(3)[y] + 0.3 * rng.dirichlet(np.ones(3), size=len(y))
+    est = SoftmaxRegression(calibration=method, random_state=0)
+    est.fit(X.astype(np.float32), soft)
+    assert est.coef_.dtype == np.float32
+    assert est.predict_proba(X.astype(np.float32)).dtype == np.float32
+    assert np.all(np.isfinite(est.calibration_scale_))
+    assert_allclose(est.predict_proba(X.astype(np.float32)).sum(axis=1), 1, rtol=1e-5)
