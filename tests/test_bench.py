@@ -194,7 +194,7 @@ def test_calibration_benchmark_quick(capsys):
     from softreg._bench._calibration import main as calibration_main
 
     methods = "T=1,softreg ensemble,CC temperature"
-    assert calibration_main(["--quick", "--methods", methods]) == 0
+    assert calibration_main(["--quick", "--methods", methods, "--splits", "2"]) == 0
     out = capsys.readouterr().out
     assert "| iris | 1 | softreg ensemble |" in out
     assert "Log loss goal met on" in out

@@ -3,7 +3,8 @@
 Every bundled classification dataset of scikit-learn (iris, wine,
 breast_cancer, digits) and two synthetic ones with label noise, at several
 ``C``: 60% of the rows train a ``StandardScaler`` + model pipeline, the other
-40% (stratified, ``random_state=0``) measure the held-out log loss, top-label
+40% (stratified, ``random_state=0``; ``--splits k`` averages over the
+splits of ``random_state`` 0 to ``k - 1``) measure the held-out log loss, top-label
 ECE (15 bins), accuracy, and the fit time, for
 
 * ``T=1``: :class:`~softreg.SoftmaxRegression` alone;
@@ -80,8 +81,11 @@ def make_model(method, C, max_iter=1000):
     return make_pipeline(StandardScaler(), model)
 
 
-def measure(name, C, methods, repeat=1):
-    """One row per method: log loss, ECE, accuracy, fit time (best of ``repeat``)."""
+def measure(name, C, methods, repeat=1, split=0):
+    """One row per method: log loss, ECE, accuracy, fit time (best of ``repeat``).
+
+    ``split`` seeds the train/test split.
+    """
     from sklearn.metrics import log_loss
     from sklearn.model_selection import train_test_split
 
@@ -89,7 +93,7 @@ def measure(name, C, methods, repeat=1):
 
     X, y = load(name)
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.4, stratify=y, random_state=0
+        X, y, test_size=0.4, stratify=y, random_state=split
     )
     rows = []
     for method in methods:
@@ -113,6 +117,17 @@ def measure(name, C, methods, repeat=1):
             }
         )
     return rows
+
+
+def _mean_rows(per_split):
+    """The rows of the first split with every number averaged over splits."""
+    mean = []
+    for group in zip(*per_split, strict=True):
+        row = dict(group[0])
+        for key in ("log_loss", "ece", "accuracy", "fit_s"):
+            row[key] = float(np.mean([r[key] for r in group]))
+        mean.append(row)
+    return mean
 
 
 def goal(rows, method):
@@ -196,6 +211,13 @@ def main(argv=None):
         help="the softreg method of the goal check (default: softreg ensemble)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="fits per timing")
+    parser.add_argument(
+        "--splits",
+        type=int,
+        default=1,
+        help="average every number over this many train/test splits "
+        "(random_state 0, 1, ...; default 1: the split of random_state=0)",
+    )
     parser.add_argument("--markdown", default=None, help="also write the report here")
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: iris at C=1 only"
@@ -214,7 +236,11 @@ def main(argv=None):
         warnings.simplefilter("ignore", ConvergenceWarning)
         for name in datasets:
             for C in Cs:
-                rows += measure(name, C, methods, args.repeat)
+                per_split = [
+                    measure(name, C, methods, args.repeat, split)
+                    for split in range(args.splits)
+                ]
+                rows += _mean_rows(per_split)
                 print(f"measured {name} at C={C:g}", flush=True)
     report = render(rows, goal(rows, args.method), args.method)
     print(report)
