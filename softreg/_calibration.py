@@ -22,7 +22,6 @@ refitted for it.
 
 import numpy as np
 from scipy.optimize import minimize
-from sklearn.model_selection import KFold
 
 from ._temperature import held_out_terms, minimize_temperature
 
@@ -160,17 +159,24 @@ def held_out_loss(normalizer, calibration, scores, Y, weights):
     return _weighted_loss(normalizer, Y, calibration(scores), weights)[0]
 
 
-def choose_pull(normalizer, scores, Y, weights, random_state, pulls=PULLS, n_splits=2):
+def choose_pull(normalizer, scores, Y, weights, folds, pulls=PULLS):
     """The pull of :data:`PULLS` with the lowest inner cross-validated loss.
 
-    The out-of-fold scores are split again (shuffled ``KFold`` seeded by
-    ``random_state``); each pull's map is fitted on ``n_splits - 1`` parts
-    and scored on the last, and the total held-out loss decides. Ties go
-    to the earlier (stronger) pull, so plain temperature wins unless a
-    freer map predicts better. Two halves, not more folds: the map has only
-    ``2 * n_classes`` parameters, half the rows fit it well, and the search
-    is then a third of a 5-fold one's cost (measured on the benchmark, the
-    choice was as good).
+    The out-of-fold scores are split in two by the fold that scored them
+    (even folds against odd ones): each pull's map is fitted on one half and
+    scored on the other, both ways, and the total held-out loss decides.
+    Splitting by fold, not by row, validates the map on the scores of
+    models it was not fitted to, as the final map will be (it is applied to
+    another model); it also makes the choice depend on the folds only, so
+    that weighted rows and repeated rows choose alike. Two halves, not
+    more: the map has only ``2 * n_classes`` parameters. Ties go to the
+    earlier (stronger) pull, so plain temperature wins unless a freer map
+    predicts better.
+
+    Parameters
+    ----------
+    folds : ndarray of shape (n_samples,)
+        The outer fold of each row.
 
     Returns
     -------
@@ -179,14 +185,12 @@ def choose_pull(normalizer, scores, Y, weights, random_state, pulls=PULLS, n_spl
     Z = np.asarray(scores, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
-    n_splits = min(n_splits, Z.shape[0])
-    if len(pulls) == 1 or n_splits < 2:
+    half = np.asarray(folds) % 2 == 0
+    halves = [(half, ~half), (~half, half)]
+    if len(pulls) == 1 or any(not weights[h].sum() > 0 for h in (half, ~half)):
         return pulls[0]
     losses = np.zeros(len(pulls))
-    splits = KFold(n_splits, shuffle=True, random_state=random_state).split(Z)
-    for train, test in splits:
-        if not weights[train].sum() > 0 or not weights[test].sum() > 0:
-            continue
+    for train, test in halves:
         temperature = minimize_temperature(
             held_out_terms(normalizer, Z[train], Y[train], weights[train])
         )
@@ -210,7 +214,7 @@ def choose_pull(normalizer, scores, Y, weights, random_state, pulls=PULLS, n_spl
     return pulls[int(np.argmin(losses))]
 
 
-def fit_calibration(normalizer, scores, Y, weights, random_state, pulls=PULLS):
+def fit_calibration(normalizer, scores, Y, weights, folds, pulls=PULLS):
     """The calibration map of out-of-fold scores, its pull chosen by inner CV.
 
     Parameters
@@ -222,8 +226,8 @@ def fit_calibration(normalizer, scores, Y, weights, random_state, pulls=PULLS):
     Y : ndarray of shape (n_samples, n_classes)
         Targets on the simplex.
     weights : ndarray of shape (n_samples,)
-    random_state : int
-        Seeds the inner folds.
+    folds : ndarray of shape (n_samples,)
+        The outer fold of each row (see :func:`choose_pull`).
     pulls : sequence of float, default=PULLS
         Candidate pulls; ``(inf,)`` gives plain temperature.
 
@@ -231,5 +235,9 @@ def fit_calibration(normalizer, scores, Y, weights, random_state, pulls=PULLS):
     -------
     CalibrationMap
     """
-    pull = choose_pull(normalizer, scores, Y, weights, random_state, pulls)
+    # A custom cv may leave rows out of every test fold: they have no score.
+    scored = np.asarray(folds) >= 0
+    scores, Y, weights = scores[scored], Y[scored], weights[scored]
+    folds = np.asarray(folds)[scored]
+    pull = choose_pull(normalizer, scores, Y, weights, folds, pulls)
     return fit_vector_scaling(normalizer, scores, Y, weights, pull)

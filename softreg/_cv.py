@@ -469,24 +469,27 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         self.intercept_ = np.asarray(intercept, dtype=X.dtype)
         self.temperature_ = train_T
         if calibration:
-            scores, rows = self._held_out_scores(X, folds, coefs, intercepts, best)
+            scores, rows, fold_of = self._held_out_scores(
+                X, folds, coefs, intercepts, best
+            )
             if calibration == "temperature":
                 self.temperature_ = fit_temperature(
                     self.normalizer_, scores, y_enc[rows], weights[rows]
                 )
             else:
-                self._calibrate(scores, y_enc[rows], weights[rows], penalty, X.dtype)
+                self._calibrate(
+                    scores, y_enc[rows], weights[rows], fold_of, penalty, X.dtype
+                )
         return self
 
-    def _calibrate(self, scores, y_enc, weights, penalty, dtype):
+    def _calibrate(self, scores, y_enc, weights, fold_of, penalty, dtype):
         """Fit ``calibration="vector"``/``"ensemble"``'s map, fold it into coef_.
 
         For "ensemble" ``coef_`` is already the mean of the chosen fold
         models (no refit), as with ``refit=False``.
         """
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         Y = one_hot(y_enc, self.classes_.size, np.float64)
-        mapping = fit_calibration(self.normalizer_, scores, Y, weights, seed)
+        mapping = fit_calibration(self.normalizer_, scores, Y, weights, fold_of)
         coef, intercept = mapping.fold_into(
             self.coef_.astype(np.float64), self.intercept_.astype(np.float64)
         )
@@ -541,7 +544,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         return -float(np.average(loss.astype(np.float64), weights=sample_weight))
 
     def _held_out_scores(self, X, folds, coefs, intercepts, best):
-        """Held-out scores of each fold's chosen model, and their rows."""
+        """Held-out scores of each fold's chosen model, their rows and folds."""
         scores, rows = [], []
         for (_, test), (j, i), W, b in zip(
             folds, best, coefs[:, :, :], intercepts, strict=True
@@ -549,7 +552,8 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             Wt = W[j, i].T.astype(X.dtype)
             scores.append(linear_scores(X[test], Wt, b[j, i].astype(X.dtype), 1.0))
             rows.append(test)
-        return np.vstack(scores), np.concatenate(rows)
+        fold_of = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
+        return np.vstack(scores), np.concatenate(rows), fold_of
 
 
 def _negative_loss(normalizer, X, y_enc, sample_weight, coef, intercept, temperature):

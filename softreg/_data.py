@@ -85,7 +85,9 @@ class InMemoryFitData:
             (encoded labels or soft targets) and ``weights`` (class weights
             applied) of those rows; ``coefs`` (n_folds, n_classes,
             n_features) and ``intercepts`` (n_folds, n_classes) of the fold
-            models, float64; ``n_iter``, the solver iterations of each.
+            models, float64; ``n_iter``, the solver iterations of each;
+            ``folds``, the fold that scored each row (-1 for a row in no
+            test fold).
         """
         # Soft targets are stratified by their most probable class.
         strata = self.y if self.y.ndim == 1 else self.y.argmax(axis=1)
@@ -94,7 +96,9 @@ class InMemoryFitData:
         y, sw = apply_class_weight(self.y, self.sample_weight, class_weight)
         scores = np.zeros((self.X.shape[0], n_classes), dtype=self.dtype)
         coefs, intercepts, n_iter = [], [], []
-        for train, test in cv.split(self.X, strata):
+        fold_of = np.full(self.X.shape[0], -1)
+        for k, (train, test) in enumerate(cv.split(self.X, strata)):
+            fold_of[test] = k
             # A class absent from a training fold simply gets no samples,
             # which the objective handles.
             rows = self.rows(class_weight, train)
@@ -116,4 +120,5 @@ class InMemoryFitData:
             coefs=np.stack(coefs),
             intercepts=np.stack(intercepts),
             n_iter=np.array(n_iter),
+            folds=fold_of,
         )

@@ -527,9 +527,8 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         targets = folds.targets
         if targets.ndim == 1:
             targets = one_hot(targets, n_classes, np.float64)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         mapping = fit_calibration(
-            self.normalizer_, folds.scores, targets, folds.weights, seed
+            self.normalizer_, folds.scores, targets, folds.weights, folds.folds
         )
         if calibration == "ensemble":
             # The mean of the fold models: one linear model that carries the

@@ -39,15 +39,19 @@ def _fold_models(X, y, est):
     """The fold models and out-of-fold scores, fitted here independently."""
     folds = est._folds()
     scores = np.zeros((len(y), 3))
+    fold_of = np.zeros(len(y), dtype=int)
     coefs, intercepts = [], []
-    for train, test in StratifiedKFold(
-        folds.n_splits, shuffle=True, random_state=folds.random_state
-    ).split(X, y):
+    for k, (train, test) in enumerate(
+        StratifiedKFold(
+            folds.n_splits, shuffle=True, random_state=folds.random_state
+        ).split(X, y)
+    ):
         m = SoftmaxRegression(C=est.C, **TIGHT).fit(X[train], y[train])
         scores[test] = X[test] @ m.coef_.T + m.intercept_
+        fold_of[test] = k
         coefs.append(m.coef_)
         intercepts.append(m.intercept_)
-    return scores, np.mean(coefs, axis=0), np.mean(intercepts, axis=0)
+    return scores, fold_of, np.mean(coefs, axis=0), np.mean(intercepts, axis=0)
 
 
 def _centred(coef, intercept):
@@ -59,9 +63,10 @@ def test_map_is_fitted_to_the_out_of_fold_scores(problem, method):
     X, y = problem
     est = SoftmaxRegression(C=10.0, calibration=method, random_state=3, **TIGHT)
     est.fit(X, y)
-    scores, coef_mean, intercept_mean = _fold_models(X, y, est)
-    seed = np.random.RandomState(3).randint(np.iinfo(np.int32).max)
-    expected = fit_calibration(Softmax(), scores, np.eye(3)[y], np.ones(len(y)), seed)
+    scores, fold_of, coef_mean, intercept_mean = _fold_models(X, y, est)
+    expected = fit_calibration(
+        Softmax(), scores, np.eye(3)[y], np.ones(len(y)), fold_of
+    )
     assert_allclose(est.calibration_scale_, expected.scale, rtol=1e-4)
     assert_allclose(est.calibration_bias_, expected.bias, atol=1e-5)
     assert est.calibration_pull_ == expected.pull
@@ -224,11 +229,14 @@ def test_cv_calibrates_from_the_held_out_scores_of_the_chosen_models(problem, me
     # The held-out scores of the chosen C, from the stored paths.
     i = int(np.flatnonzero(est.Cs_ == est.C_)[0])
     scores = np.zeros((len(y), 3))
+    fold_of = np.zeros(len(y), dtype=int)
     for f, (_, test) in enumerate(StratifiedKFold(3).split(X, y)):
         path = est.coefs_paths_[f, 0, i]
         scores[test] = X[test] @ path[:, :-1].T + path[:, -1]
-    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
-    expected = fit_calibration(Softmax(), scores, np.eye(3)[y], np.ones(len(y)), seed)
+        fold_of[test] = f
+    expected = fit_calibration(
+        Softmax(), scores, np.eye(3)[y], np.ones(len(y)), fold_of
+    )
     assert_allclose(est.calibration_scale_, expected.scale, rtol=1e-4)
     base = plain.coef_, plain.intercept_
     if method == "ensemble":  # the mean of the chosen fold models, no refit
@@ -250,3 +258,22 @@ def test_float32_stays_float32_and_soft_targets_work(problem, method):
     assert est.predict_proba(X.astype(np.float32)).dtype == np.float32
     assert np.all(np.isfinite(est.calibration_scale_))
     assert_allclose(est.predict_proba(X.astype(np.float32)).sum(axis=1), 1, rtol=1e-5)
+
+
+def test_pull_choice_splits_by_fold_and_prefers_temperature_on_ties():
+    # Scores whose miscalibration is one temperature: the freer maps cannot
+    # predict the other half better, so plain temperature is chosen.
+    rng = np.random.RandomState(0)
+    Z = rng.normal(scale=3.0, size=(600, 3))
+    P = np.exp(Z / 3.0)
+    P /= P.sum(axis=1, keepdims=True)
+    y = (rng.uniform(size=(600, 1)) > P.cumsum(axis=1)).sum(axis=1)
+    folds = np.arange(600) % 5
+    m = fit_calibration(Softmax(), Z, np.eye(3)[y], np.ones(600), folds)
+    assert m.pull == np.inf
+    assert_allclose(m.scale, 1 / 3.0, rtol=0.15)
+    # Per-class miscalibration (class 2 twice as sharp) is worth a freer map.
+    Z2 = Z * np.array([1.0, 1.0, 2.0])
+    m2 = fit_calibration(Softmax(), Z2, np.eye(3)[y], np.ones(600), folds)
+    assert np.isfinite(m2.pull)
+    assert m2.scale[2] < m2.scale[:2].min()
