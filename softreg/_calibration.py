@@ -16,8 +16,8 @@ classes; here with an L2 pull towards plain temperature,
     + \\lVert c\\rVert^2\\big),
 
 whose strength ``lambda`` (``inf``: plain temperature) is chosen by an
-inner cross-validation on the out-of-fold scores themselves: no model is
-refitted for it.
+inner cross-validation on the out-of-fold scores themselves, even folds
+against odd ones: no model is refitted for it.
 """
 
 import numpy as np

@@ -182,7 +182,8 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         model on all the data and a per-class scale and bias on the scores
         (vector scaling, Guo et al. 2017), pulled towards plain temperature
         by an L2 penalty whose strength (infinite: plain temperature) is
-        chosen by a second cross-validation over the out-of-fold scores.
+        chosen by a second cross-validation over the out-of-fold scores
+        (even folds against odd ones).
         ``"ensemble"`` takes as the model the mean of the fold models'
         coefficients (one linear model carrying the shrinkage of
         :class:`~sklearn.calibration.CalibratedClassifierCV`'s ensemble, no
