@@ -1,22 +1,26 @@
 """
-===============================================
-Calibration: temperature="auto" and reliability
-===============================================
+=========================================================
+Calibration: temperature, ensemble and reliability
+=========================================================
 
 A model is calibrated when, among the samples it labels with confidence
 about :math:`c`, a fraction about :math:`c` is classified correctly. This
 example fits softmax regression on part of the digits data and measures
-calibration on the rest, for three choices:
+calibration on the rest, for four choices:
 
 * ``temperature=1``, the plain maximum-likelihood fit;
 * ``temperature="auto"``, which picks the temperature by internal
   cross-validation (see :ref:`calibration`);
+* ``calibration="ensemble"``, the mean of the fold models with a map
+  (temperature or pulled vector scaling) fitted to their out-of-fold scores:
+  still one linear model;
 * scikit-learn's
   :class:`~sklearn.calibration.CalibratedClassifierCV` with
   ``method="temperature"``.
 
 Each is shown as a reliability diagram (accuracy against confidence in 15
-equal-width bins) with its expected calibration error (ECE).
+equal-width bins) with its expected calibration error (ECE), computed with
+:mod:`softreg.metrics`.
 """
 
 # %%
@@ -37,6 +41,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from softreg import SoftmaxRegression
+from softreg.metrics import classwise_ece, reliability_display, top_label_ece
 
 N_BINS = 15
 
@@ -67,7 +72,12 @@ settings = {
     "softmax, C=100": {"C": 100.0},
     "entmax15, C=0.1": {"C": 0.1, "normalizer": "entmax15"},
 }
-methods = ["temperature=1", 'temperature="auto"', "CalibratedClassifierCV"]
+methods = [
+    "temperature=1",
+    'temperature="auto"',
+    'calibration="ensemble"',
+    "CalibratedClassifierCV",
+]
 
 
 def fit(method, params):
@@ -76,18 +86,24 @@ def fit(method, params):
         return base.fit(X_train, y_train)
     if method == 'temperature="auto"':
         return base.set_params(temperature="auto").fit(X_train, y_train)
+    if method == 'calibration="ensemble"':
+        return base.set_params(calibration="ensemble").fit(X_train, y_train)
     return CalibratedClassifierCV(base, method="temperature", cv=5).fit(
         X_train, y_train
     )
 
 
-results, curves = [], {}
+results, curves, models = [], {}, {}
 for setting, params in settings.items():
     for method in methods:
         model = fit(method, params)
         proba = model.predict_proba(X_test)
         acc, conf, count, ece = reliability(y_test, proba)
+        # The library's metric is the same number (its bins are
+        # calibration_curve's, which differ only for values on an edge).
+        ece = top_label_ece(y_test, proba, labels=model.classes_, n_bins=N_BINS)
         curves[setting, method] = (acc, conf, count, ece)
+        models[setting, method] = proba
         p_true = proba[np.arange(len(y_test)), y_test]
         with np.errstate(divide="ignore"):
             log_loss = -np.mean(np.log(p_true))
@@ -98,6 +114,7 @@ for setting, params in settings.items():
                 "T": getattr(model, "temperature_", np.nan),
                 "accuracy": np.mean(proba.argmax(axis=1) == y_test),
                 "ECE": ece,
+                "classwise ECE": classwise_ece(y_test, proba, labels=model.classes_),
                 "log-loss": log_loss,
                 "zeros (%)": 100 * np.mean(proba == 0),
             }
@@ -112,13 +129,16 @@ results = pd.DataFrame(results).set_index(["setting", "method"])
 # ``CalibratedClassifierCV``, which fits one temperature per fold).
 # Temperature scaling leaves every prediction of a monotone normalizer
 # unchanged, so the accuracy of ``temperature="auto"`` equals that of
-# ``temperature=1``; ``CalibratedClassifierCV`` averages five models fitted
-# on smaller folds, so its accuracy can differ slightly.
+# ``temperature=1``; ``calibration="ensemble"`` and
+# ``CalibratedClassifierCV`` average five models fitted on smaller folds, so
+# their accuracy can differ slightly. ``T`` of ``calibration="ensemble"`` is
+# 1: its map is folded into ``coef_`` and ``intercept_``.
 #
-# For 1.5-entmax, ``temperature="auto"`` keeps the exact zeros, and the
-# log-loss stays infinite. ``CalibratedClassifierCV`` passes the decision
-# values through a *softmax*, so its probabilities are no longer entmax
-# probabilities: every zero is gone.
+# For 1.5-entmax, ``temperature="auto"`` and ``calibration="ensemble"``
+# keep the exact zeros, and the log-loss stays infinite.
+# ``CalibratedClassifierCV`` passes the decision values through a *softmax*,
+# so its probabilities are no longer entmax probabilities: every zero is
+# gone.
 
 with pd.option_context(
     "display.float_format",
@@ -143,7 +163,7 @@ with pd.option_context(
 fig, axes = plt.subplots(
     len(settings),
     len(methods),
-    figsize=(11, 10.5),
+    figsize=(14, 10.5),
     sharex=True,
     sharey=True,
     layout="constrained",
@@ -195,4 +215,25 @@ for i, setting in enumerate(settings):
 handles, labels = axes[0, 0].get_legend_handles_labels()
 fig.legend(handles, labels, loc="outside lower center", ncol=3)
 fig.suptitle("Reliability on held-out digits (15 bins)")
+plt.show()
+
+# %%
+# The same curves as scikit-learn displays
+# ----------------------------------------
+#
+# :func:`softreg.metrics.reliability_display` returns a plotted
+# :class:`~sklearn.calibration.CalibrationDisplay` of the top-label view
+# (correct or not, against the confidence), so the models share one axes
+# like binary scikit-learn displays do; the legend carries the ECE.
+
+fig, ax = plt.subplots(figsize=(6, 6))
+for method in methods:
+    reliability_display(
+        y_test,
+        models["softmax, C=100", method],
+        n_bins=N_BINS,
+        name=method,
+        ax=ax,
+    )
+ax.set_title("softmax, C=100: held-out digits")
 plt.show()

@@ -25,11 +25,12 @@ from sklearn.utils.validation import (
 )
 
 from ._blocks import _blas_limit, resolve_n_threads
+from ._calibration import fit_calibration
 from ._estimator import SoftmaxRegression
 from ._objective import linear_scores
 from ._path import c_grid, fit_path
 from ._temperature import fit_temperature
-from .normalizers._base import one_hot
+from .normalizers._base import one_hot, optional
 from .normalizers._registry import resolve_normalizer
 
 # SoftmaxRegression's parameters that SoftmaxRegressionCV passes on to every
@@ -135,6 +136,12 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         the folds are fitted and scored at ``T = 1`` and, once ``C`` and
         ``l1_ratio`` are chosen, ``T`` is fitted to the held-out scores of the
         chosen models, which the paths have already computed: no extra fits.
+    calibration : {"temperature", "vector", "ensemble"}, default=None
+        As in :class:`SoftmaxRegression`, fitted to the held-out scores of
+        the chosen fold models (no extra fits). ``"temperature"`` is
+        ``temperature="auto"``; ``"vector"`` maps the refitted model;
+        ``"ensemble"`` takes the mean of the chosen fold models instead of
+        refitting (as ``refit=False`` does).
 
     Attributes
     ----------
@@ -165,6 +172,9 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         The fitted, resolved normalizer object.
     temperature_ : float
         The temperature of the predict methods.
+    calibration_scale_, calibration_bias_, calibration_pull_
+        The map of ``calibration="vector"`` or ``"ensemble"``, as in
+        :class:`SoftmaxRegression`.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -212,6 +222,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         "cv": ["cv_object"],
         "scoring": [StrOptions(set(get_scorer_names())), callable, None],
         "refit": ["boolean"],
+        "calibration": SoftmaxRegression._parameter_constraints["calibration"],
     }
 
     def __init__(
@@ -233,6 +244,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         random_state=None,
         normalizer="softmax",
         temperature=1.0,
+        calibration=None,
     ):
         self.Cs = Cs
         self.l1_ratios = l1_ratios
@@ -250,6 +262,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         self.random_state = random_state
         self.normalizer = normalizer
         self.temperature = temperature
+        self.calibration = calibration
 
     def _estimator(self, l1_ratio, n_jobs, temperature, random_state):
         """A SoftmaxRegression with this estimator's settings (C set later)."""
@@ -409,8 +422,8 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         folds = list(cv.split(X, y, **split_params))
         self.classes_ = classes
         self.normalizer_ = resolve_normalizer(self.normalizer)
-        auto = isinstance(self.temperature, str)  # "auto"
-        train_T = 1.0 if auto else float(self.temperature)
+        calibration = self._calibration_method(False)
+        train_T = 1.0 if calibration else float(self.temperature)
         random_state = self.random_state
         if random_state is not None and not isinstance(random_state, Integral):
             # A RandomState shared by threads would make fits order-dependent.
@@ -478,7 +491,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             self.C_ = float(np.mean([Cs[i] for _, i in best]))
             self.l1_ratio_ = float(np.mean([l1_ratios[j] for j, _ in best]))
 
-        if self.refit:
+        if self.refit and calibration != "ensemble":
             final = self._estimator(self.l1_ratio_, n_cores, train_T, random_state)
             final.set_params(C=self.C_, warm_start=True)
             final.coef_, final.intercept_ = coef, intercept
@@ -488,13 +501,41 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         # cast to float32 keeps it so.
         self.coef_ = np.ascontiguousarray(penalty.cast(coef, X.dtype))
         self.intercept_ = np.asarray(intercept, dtype=X.dtype)
-        if auto:
-            self.temperature_ = self._held_out_temperature(
-                X, y_enc, weights, folds, coefs, intercepts, best
+        self.temperature_ = train_T
+        if calibration:
+            scores, rows, fold_of = self._held_out_scores(
+                X, folds, coefs, intercepts, best
             )
-        else:
-            self.temperature_ = train_T
+            if calibration == "temperature":
+                self.temperature_ = fit_temperature(
+                    self.normalizer_, scores, y_enc[rows], weights[rows]
+                )
+            else:
+                self._calibrate(
+                    scores, y_enc[rows], weights[rows], fold_of, penalty, X.dtype
+                )
         return self
+
+    def _calibrate(self, scores, y_enc, weights, fold_of, penalty, dtype):
+        """Fit ``calibration="vector"``/``"ensemble"``'s map, fold it into coef_.
+
+        For "ensemble" ``coef_`` is already the mean of the chosen fold
+        models (no refit), as with ``refit=False``.
+        """
+        Y = one_hot(y_enc, self.classes_.size, np.float64)
+        mapping = fit_calibration(self.normalizer_, scores, Y, weights, fold_of)
+        coef, intercept = mapping.fold_into(
+            self.coef_.astype(np.float64), self.intercept_.astype(np.float64)
+        )
+        if optional(self.normalizer_, "shift_invariant"):
+            intercept = intercept - intercept.mean()
+            if penalty.centred:
+                coef = coef - coef.mean(axis=0)
+        self.coef_ = np.ascontiguousarray(penalty.cast(coef, dtype))
+        self.intercept_ = intercept.astype(dtype)
+        self.calibration_scale_ = mapping.scale
+        self.calibration_bias_ = mapping.bias
+        self.calibration_pull_ = mapping.pull
 
     def score(self, X, y, sample_weight=None, **score_params):
         """Score on ``X`` and ``y`` with the ``scoring`` option.
@@ -578,8 +619,8 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             )
         return router
 
-    def _held_out_temperature(self, X, y_enc, weights, folds, coefs, intercepts, best):
-        """T fitted to the held-out scores of each fold's chosen model."""
+    def _held_out_scores(self, X, folds, coefs, intercepts, best):
+        """Held-out scores of each fold's chosen model, their rows and folds."""
         scores, rows = [], []
         for (_, test), (j, i), W, b in zip(
             folds, best, coefs[:, :, :], intercepts, strict=True
@@ -587,10 +628,8 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             Wt = W[j, i].T.astype(X.dtype)
             scores.append(linear_scores(X[test], Wt, b[j, i].astype(X.dtype), 1.0))
             rows.append(test)
-        rows = np.concatenate(rows)
-        return fit_temperature(
-            self.normalizer_, np.vstack(scores), y_enc[rows], weights[rows]
-        )
+        fold_of = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
+        return np.vstack(scores), np.concatenate(rows), fold_of
 
 
 def _negative_loss(normalizer, X, y_enc, sample_weight, coef, intercept, temperature):

@@ -8,6 +8,7 @@ answers the same questions for Dask collections.
 
 import numpy as np
 from sklearn.model_selection import check_cv
+from sklearn.utils import Bunch
 
 from ._blocks import InMemoryRows
 from ._objective import linear_scores
@@ -65,17 +66,43 @@ class InMemoryFitData:
         kept) and returns ``log_t -> (loss, slope)`` of their out-of-fold
         scores, for :func:`softreg._temperature.minimize_temperature`.
         """
+        folds = self.out_of_fold(estimator, class_weight, splitter)
+        return held_out_terms(
+            estimator.normalizer_, folds.scores, folds.targets, folds.weights
+        )
+
+    def out_of_fold(self, estimator, class_weight, splitter):
+        """The fold models of ``splitter`` and their out-of-fold scores.
+
+        One model per fold (at ``T = 1``, every class kept), trained on the
+        other folds; each row's score comes from the one model that did not
+        see it.
+
+        Returns
+        -------
+        folds : :class:`~sklearn.utils.Bunch`
+            ``scores`` (n_samples, n_classes) in ``X``'s dtype; ``targets``
+            (encoded labels or soft targets) and ``weights`` (class weights
+            applied) of those rows; ``coefs`` (n_folds, n_classes,
+            n_features) and ``intercepts`` (n_folds, n_classes) of the fold
+            models, float64; ``n_iter``, the solver iterations of each;
+            ``folds``, the fold that scored each row (-1 for a row in no
+            test fold).
+        """
         # Soft targets are stratified by their most probable class.
         strata = self.y if self.y.ndim == 1 else self.y.argmax(axis=1)
         cv = check_cv(splitter, strata, classifier=True)
         n_classes = self.classes.size
         y, sw = apply_class_weight(self.y, self.sample_weight, class_weight)
         scores = np.zeros((self.X.shape[0], n_classes), dtype=self.dtype)
-        for train, test in cv.split(self.X, strata):
+        coefs, intercepts, n_iter = [], [], []
+        fold_of = np.full(self.X.shape[0], -1)
+        for k, (train, test) in enumerate(cv.split(self.X, strata)):
+            fold_of[test] = k
             # A class absent from a training fold simply gets no samples,
             # which the objective handles.
             rows = self.rows(class_weight, train)
-            coef, intercept, _ = estimator._solve(rows, n_classes, 1.0, False)
+            coef, intercept, iters = estimator._solve(rows, n_classes, 1.0, False)
             self.n_passes += rows.n_passes
             scores[test] = linear_scores(
                 self.X[test],
@@ -83,4 +110,15 @@ class InMemoryFitData:
                 intercept.astype(self.dtype),
                 1.0,
             )
-        return held_out_terms(estimator.normalizer_, scores, y, sw)
+            coefs.append(coef)
+            intercepts.append(intercept)
+            n_iter.append(iters)
+        return Bunch(
+            scores=scores,
+            targets=y,
+            weights=sw,
+            coefs=np.stack(coefs),
+            intercepts=np.stack(intercepts),
+            n_iter=np.array(n_iter),
+            folds=fold_of,
+        )

@@ -23,6 +23,7 @@ from sklearn.utils.validation import (
 )
 
 from ._blocks import BlockRunner
+from ._calibration import fit_calibration
 from ._data import InMemoryFitData
 from ._inference_methods import InferenceMixin
 from ._objective import LinearObjective, map_score_blocks
@@ -38,7 +39,7 @@ from ._targets import (
     validate_training_data,
 )
 from ._temperature import minimize_temperature
-from .normalizers._base import REQUIRED_METHODS, optional
+from .normalizers._base import REQUIRED_METHODS, one_hot, optional
 from .normalizers._registry import NORMALIZERS, resolve_normalizer
 
 
@@ -139,13 +140,14 @@ class SoftmaxRegression(
         cross-validation over ``cv``), a post-hoc calibration that never
         changes ``predict`` for monotone normalizers.
     cv : int, cross-validation generator or iterable, default=5
-        Folds for ``temperature="auto"`` (ignored otherwise). An int gives a
+        Folds for ``temperature="auto"`` and ``calibration`` (ignored
+        otherwise). An int gives a
         shuffled :class:`~sklearn.model_selection.StratifiedKFold` seeded by
         ``random_state``.
     random_state : int, RandomState instance or None, default=None
-        Seeds the folds of ``temperature="auto"`` and the random start of
-        non-convex normalizers (taylor, spherical). Pass an int for
-        reproducible fits.
+        Seeds the folds of ``temperature="auto"`` and ``calibration`` and
+        the random start of non-convex normalizers (taylor, spherical). Pass
+        an int for reproducible fits.
     solver : {"lbfgs", "newton-cg", "trust-ncg"}, default="lbfgs"
         The optimiser, driven through :func:`scipy.optimize.minimize`; all
         stop when the largest gradient entry is at most ``tol`` and reach the
@@ -173,6 +175,24 @@ class SoftmaxRegression(
         ``eps = label_smoothing`` and ``Y`` the one-hot labels (or the soft
         targets), the meaning of PyTorch's ``CrossEntropyLoss``. The fit
         equals the soft-target fit of that smoothed matrix.
+    calibration : {"temperature", "vector", "ensemble"}, default=None
+        Post-hoc calibration fitted to out-of-fold scores (internal
+        cross-validation over ``cv``, models trained at ``T = 1``); the
+        calibrated model is still one linear model, its map folded into
+        ``coef_`` and ``intercept_``. None: ``temperature`` decides.
+        ``"temperature"`` is ``temperature="auto"``. ``"vector"`` fits the
+        model on all the data and a per-class scale and bias on the scores
+        (vector scaling, Guo et al. 2017), pulled towards plain temperature
+        by an L2 penalty whose strength (infinite: plain temperature) is
+        chosen by a second cross-validation over the out-of-fold scores
+        (even folds against odd ones).
+        ``"ensemble"`` takes as the model the mean of the fold models'
+        coefficients (one linear model carrying the shrinkage of
+        :class:`~sklearn.calibration.CalibratedClassifierCV`'s ensemble, no
+        refit on all the data) with the same map; for convex normalizers
+        only. ``"vector"`` and ``"ensemble"`` need in-memory data, no
+        ``bounds``, and ``temperature=1.0`` or ``"auto"``; see
+        :ref:`calibration`.
 
     Attributes
     ----------
@@ -193,9 +213,22 @@ class SoftmaxRegression(
         The fitted, resolved normalizer object.
     temperature_ : float
         The temperature used by the predict methods: ``temperature`` itself,
-        or the cross-validated value when ``temperature="auto"``.
+        or the cross-validated value when ``temperature="auto"`` (or
+        ``calibration="temperature"``); 1.0 for ``calibration="vector"`` and
+        ``"ensemble"``, whose map is in ``coef_`` and ``intercept_``.
+    calibration_scale_ : ndarray of shape (n_classes,)
+        ``calibration="vector"`` or ``"ensemble"``: the per-class scales of
+        the map ``scale * z + bias`` applied to the uncalibrated scores
+        (all ``1 / T`` when it chose plain temperature).
+    calibration_bias_ : ndarray of shape (n_classes,)
+        The per-class biases of that map.
+    calibration_pull_ : float
+        The strength of the map's L2 pull towards plain temperature chosen by
+        the inner cross-validation; ``inf`` means plain temperature.
     n_iter_ : int
-        Number of solver iterations of the final fit.
+        Number of solver iterations of the final fit (with
+        ``calibration="ensemble"``, which has none, the most of any fold
+        model).
     n_passes_ : int
         Number of passes over the training data in ``fit``: every
         loss-and-gradient evaluation and Hessian-vector product, those of
@@ -283,6 +316,7 @@ class SoftmaxRegression(
         "solver": [StrOptions(set(SOLVERS))],
         "n_jobs": [Integral, None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "calibration": [StrOptions({"temperature", "vector", "ensemble"}), None],
     }
 
     def __init__(
@@ -303,6 +337,7 @@ class SoftmaxRegression(
         solver="lbfgs",
         n_jobs=None,
         label_smoothing=0.0,
+        calibration=None,
     ):
         self.C = C
         self.l1_ratio = l1_ratio
@@ -320,6 +355,7 @@ class SoftmaxRegression(
         self.solver = solver
         self.n_jobs = n_jobs
         self.label_smoothing = label_smoothing
+        self.calibration = calibration
 
     def __setstate__(self, state):
         # A model pickled before a parameter existed loads with its default,
@@ -422,11 +458,14 @@ class SoftmaxRegression(
                 classes.size,
                 fit_intercept=self.fit_intercept,
                 n_threads=self._runner().n_threads,
-                out_of_fold=self.temperature == "auto",
+                out_of_fold=self.temperature == "auto" or self.calibration is not None,
             )
         self.classes_ = classes
         self.normalizer_ = resolve_normalizer(self.normalizer)
-        if self.temperature == "auto":
+        calibration = self._calibration_method(memory_view is None)
+        if calibration in ("vector", "ensemble"):
+            return self._fit_calibrated(data, class_weight, penalty, calibration)
+        if calibration == "temperature":
             # Temperature is post-hoc (Guo et al. 2017): the model is trained at
             # T=1 and T is then fitted to out-of-fold scores.
             self.temperature_ = minimize_temperature(
@@ -441,6 +480,85 @@ class SoftmaxRegression(
         )
         self.n_passes_ = data.n_passes + rows.n_passes
         self.coef_ = penalty.cast(coef, data.dtype)
+        self.intercept_ = intercept.astype(data.dtype)
+        return self
+
+    def _calibration_method(self, dask):
+        """The post-hoc calibration of this fit: None, or a ``calibration`` name.
+
+        Raises ValueError for a combination that has no meaning.
+        """
+        if self.calibration is None:
+            return "temperature" if self.temperature == "auto" else None
+        if self.temperature not in (1.0, "auto"):
+            raise ValueError(
+                f"calibration={self.calibration!r} fits its own post-hoc map and "
+                "needs temperature=1.0 or 'auto'; got "
+                f"temperature={self.temperature!r}."
+            )
+        if self.calibration == "temperature":
+            return "temperature"
+        if dask:
+            raise ValueError(
+                f"calibration={self.calibration!r} is not supported on Dask input; "
+                "use calibration='temperature' (or temperature='auto')."
+            )
+        if self.bounds is not None:
+            raise ValueError(
+                f"calibration={self.calibration!r} rescales coef_ class by class, "
+                "which can leave the box of bounds; use calibration='temperature'."
+            )
+        if self.calibration == "ensemble" and not optional(self.normalizer_, "convex"):
+            raise ValueError(
+                "calibration='ensemble' averages the coefficients of the fold "
+                "models, which is meaningful only when each is the unique optimum "
+                f"of a convex loss; the normalizer {self.normalizer_!r} is not "
+                "convex. Use calibration='temperature' or 'vector'."
+            )
+        return self.calibration
+
+    def _fit_calibrated(self, data, class_weight, penalty, calibration):
+        """Fit ``calibration="vector"`` or ``"ensemble"`` (in memory).
+
+        The fold models give the out-of-fold scores the map is fitted to;
+        "ensemble" keeps their mean coefficients as the model, "vector" fits
+        the model on all the data. The map folds into ``coef_`` and
+        ``intercept_``.
+        """
+        folds = data.out_of_fold(self, class_weight, self._folds())
+        n_classes = self.classes_.size
+        targets = folds.targets
+        if targets.ndim == 1:
+            targets = one_hot(targets, n_classes, np.float64)
+        mapping = fit_calibration(
+            self.normalizer_, folds.scores, targets, folds.weights, folds.folds
+        )
+        if calibration == "ensemble":
+            # The mean of the fold models: one linear model that carries the
+            # shrinkage of CalibratedClassifierCV's ensemble, at no extra fit.
+            coef = folds.coefs.mean(axis=0)
+            intercept = folds.intercepts.mean(axis=0)
+            self.n_iter_ = int(folds.n_iter.max())
+            n_passes = 0
+        else:
+            rows = data.rows(class_weight)
+            coef, intercept, self.n_iter_ = self._solve(
+                rows, n_classes, 1.0, self.warm_start
+            )
+            n_passes = rows.n_passes
+        coef, intercept = mapping.fold_into(coef, intercept)
+        if optional(self.normalizer_, "shift_invariant"):
+            # The map's biases and class-wise scales undo the centring; put
+            # back the centred representative (same predictions).
+            intercept = intercept - intercept.mean()
+            if penalty.centred:
+                coef = coef - coef.mean(axis=0)
+        self.calibration_scale_ = mapping.scale
+        self.calibration_bias_ = mapping.bias
+        self.calibration_pull_ = mapping.pull
+        self.temperature_ = 1.0
+        self.n_passes_ = data.n_passes + n_passes
+        self.coef_ = penalty.cast(np.ascontiguousarray(coef), data.dtype)
         self.intercept_ = intercept.astype(data.dtype)
         return self
 

@@ -188,3 +188,15 @@ def test_cv_path_section_runs(tmp_path, monkeypatch, glmnet):
         assert f"| {name} |" in text
     assert "### Multinomial lasso path" in text
     assert ("design.md's anchor" in text) == (glmnet == "missing")
+
+
+def test_calibration_benchmark_quick(capsys):
+    from softreg._bench._calibration import main as calibration_main
+
+    methods = "T=1,softreg ensemble,CC temperature"
+    assert calibration_main(["--quick", "--methods", methods, "--splits", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| iris | 1 | softreg ensemble |" in out
+    assert "Log loss goal met on" in out
+    with pytest.raises(SystemExit):
+        calibration_main(["--methods", "CC bogus"])

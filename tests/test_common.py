@@ -24,6 +24,8 @@ INSTANCES = [
     SoftmaxRegression(n_jobs=2),
     SoftmaxRegression(temperature=2.5),
     SoftmaxRegression(temperature="auto", cv=3, random_state=0),
+    SoftmaxRegression(calibration="vector", cv=3, random_state=0),
+    SoftmaxRegression(calibration="ensemble", cv=3, random_state=0),
     SoftmaxRegression(label_smoothing=0.1),
     SoftmaxRegression(normalizer="taylor", random_state=0),
     SoftmaxRegression(normalizer="spherical", random_state=0),

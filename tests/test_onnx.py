@@ -77,6 +77,17 @@ def test_auto_temperature_is_exported():
     assert_array_equal(label, clf.predict(X))
 
 
+@pytest.mark.parametrize("calibration", ["vector", "ensemble"])
+def test_calibrated_model_is_exported(calibration):
+    # The map is folded into coef_ and intercept_: nothing new to export.
+    X, y = _data(3, np.float64)
+    clf = SoftmaxRegression(calibration=calibration, random_state=0)
+    clf.fit(X[: len(y)], y)
+    label, proba = _run(skl2onnx.to_onnx(clf, X[:1], options={"zipmap": False}), X)
+    assert_allclose(proba, clf.predict_proba(X), rtol=0, atol=1e-10)
+    assert_array_equal(label, clf.predict(X))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_pipeline_with_scaler(dtype):
     X, y = _data(3, dtype)

@@ -143,6 +143,12 @@ def _parser():
         help="run the ONNX latency benchmark instead (--onnx --help)",
     )
     p.add_argument(
+        "--calibration",
+        action="store_true",
+        help="run the calibration benchmark instead (same as python -m softreg "
+        "calibration; --calibration --help)",
+    )
+    p.add_argument(
         "--markdown", default=None, help="write the report to this markdown file"
     )
     p.add_argument(
@@ -160,6 +166,10 @@ def main(argv=None):
         from ._dask import main as dask_main
 
         return dask_main(argv)
+    if argv is not None and "--calibration" in argv:
+        from ._calibration import main as calibration_main
+
+        return calibration_main(argv)
     if argv is not None and "--onnx" in argv:
         from ._onnx import main as onnx_main
 
