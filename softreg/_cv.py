@@ -30,7 +30,7 @@ from ._estimator import SoftmaxRegression
 from ._objective import linear_scores
 from ._path import c_grid, fit_path
 from ._temperature import fit_temperature
-from .normalizers._base import one_hot, optional
+from .normalizers._base import one_hot
 from .normalizers._registry import resolve_normalizer
 
 # SoftmaxRegression's parameters that SoftmaxRegressionCV passes on to every
@@ -524,18 +524,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         """
         Y = one_hot(y_enc, self.classes_.size, np.float64)
         mapping = fit_calibration(self.normalizer_, scores, Y, weights, fold_of)
-        coef, intercept = mapping.fold_into(
-            self.coef_.astype(np.float64), self.intercept_.astype(np.float64)
-        )
-        if optional(self.normalizer_, "shift_invariant"):
-            intercept = intercept - intercept.mean()
-            if penalty.centred:
-                coef = coef - coef.mean(axis=0)
-        self.coef_ = np.ascontiguousarray(penalty.cast(coef, dtype))
-        self.intercept_ = intercept.astype(dtype)
-        self.calibration_scale_ = mapping.scale
-        self.calibration_bias_ = mapping.bias
-        self.calibration_pull_ = mapping.pull
+        self._apply_calibration(mapping, self.coef_, self.intercept_, penalty, dtype)
 
     def score(self, X, y, sample_weight=None, **score_params):
         """Score on ``X`` and ``y`` with the ``scoring`` option.

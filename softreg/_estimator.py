@@ -546,21 +546,27 @@ class SoftmaxRegression(
                 rows, n_classes, 1.0, self.warm_start
             )
             n_passes = rows.n_passes
-        coef, intercept = mapping.fold_into(coef, intercept)
+        self._apply_calibration(mapping, coef, intercept, penalty, data.dtype)
+        self.temperature_ = 1.0
+        self.n_passes_ = data.n_passes + n_passes
+        return self
+
+    def _apply_calibration(self, mapping, coef, intercept, penalty, dtype):
+        """Fold ``mapping`` into ``coef`` and ``intercept``; set the attributes."""
+        coef, intercept = mapping.fold_into(
+            np.asarray(coef, dtype=np.float64), np.asarray(intercept, dtype=np.float64)
+        )
         if optional(self.normalizer_, "shift_invariant"):
             # The map's biases and class-wise scales undo the centring; put
             # back the centred representative (same predictions).
             intercept = intercept - intercept.mean()
             if penalty.centred:
                 coef = coef - coef.mean(axis=0)
+        self.coef_ = np.ascontiguousarray(penalty.cast(coef, dtype))
+        self.intercept_ = intercept.astype(dtype)
         self.calibration_scale_ = mapping.scale
         self.calibration_bias_ = mapping.bias
         self.calibration_pull_ = mapping.pull
-        self.temperature_ = 1.0
-        self.n_passes_ = data.n_passes + n_passes
-        self.coef_ = penalty.cast(np.ascontiguousarray(coef), data.dtype)
-        self.intercept_ = intercept.astype(data.dtype)
-        return self
 
     def _encode_and_weigh(self, X, y, sample_weight):
         """Encoded labels, classes, and sample weights times the class weights.
