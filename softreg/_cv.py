@@ -206,6 +206,13 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         "refit": ["boolean"],
     }
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Its folds and paths are NumPy-only; SoftmaxRegression alone fits
+        # array-API input on its device.
+        tags.array_api_support = False
+        return tags
+
     def __init__(
         self,
         *,

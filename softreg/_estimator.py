@@ -38,6 +38,18 @@ from ._targets import (
     validate_training_data,
 )
 from ._temperature import minimize_temperature
+from ._xp import (
+    ArrayAPIFitData,
+    array_api_input,
+    check_namespace,
+    is_host_model,
+    labels_of,
+    numpy_dtype,
+    to_numpy,
+)
+from ._xp import (
+    map_scores as device_scores,
+)
 from .normalizers._base import REQUIRED_METHODS, optional
 from .normalizers._registry import NORMALIZERS, resolve_normalizer
 
@@ -330,6 +342,9 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # Under sklearn.set_config(array_api_dispatch=True), PyTorch, CuPy and
+        # other array-API inputs are fitted on their device (softreg._xp).
+        tags.array_api_support = True
         return tags
 
     def _runner(self):
@@ -373,6 +388,7 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         memory_view = None  # the array whose fit is sized before allocating
+        device_input = None if _is_dask(X) else array_api_input(X)
         if any(map(_is_dask, (X, y, sample_weight))):
             # Imported here: only users with Dask collections pay for Dask.
             from ._dask import DaskFitData, validation_view
@@ -386,7 +402,30 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
             validate_data(self, validation_view(X), skip_check_array=True)
             data = DaskFitData(X, y, sample_weight)
             check_classification_targets(data.classes)
+        elif device_input is not None:
+            # X stays on its device; y and the weights (any namespace: they
+            # follow X, as in scikit-learn) are encoded on the host.
+            xp, device = device_input
+            X, targets, classes = validate_training_data(
+                self,
+                X,
+                native_labels(to_numpy(y)),
+                classes,
+                dtype=[xp.float64, xp.float32],
+            )
+            dtype = numpy_dtype(X.dtype)
+            sample_weight = _check_sample_weight(
+                to_numpy(sample_weight),
+                np.empty((X.shape[0], 0), dtype=dtype),
+                dtype=dtype,
+                ensure_non_negative=True,
+            )
+            targets = smooth(targets, classes.size, self.label_smoothing, dtype)
+            data = ArrayAPIFitData(X, targets, classes, sample_weight, xp, device)
         else:
+            # With array_api_dispatch on, y and sample_weight follow X to
+            # NumPy (a no-op for NumPy input).
+            y, sample_weight = to_numpy(y), to_numpy(sample_weight)
             # targets: labels encoded in range(n_classes), or a soft-target
             # matrix; label smoothing makes a matrix of either.
             X, targets, classes = validate_training_data(
@@ -440,6 +479,11 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         self.n_passes_ = data.n_passes + rows.n_passes
         self.coef_ = penalty.cast(coef, data.dtype)
         self.intercept_ = intercept.astype(data.dtype)
+        if device_input is not None:
+            # As scikit-learn: fitted arrays live in X's namespace and device.
+            xp, device = device_input
+            self.coef_ = xp.asarray(self.coef_, device=device)
+            self.intercept_ = xp.asarray(self.intercept_, device=device)
         return self
 
     def _encode_and_weigh(self, X, y, sample_weight):
@@ -564,9 +608,10 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         if (
             warm_start
             and hasattr(self, "coef_")
-            and self.coef_.shape == (n_classes, n_features)
+            and tuple(self.coef_.shape) == (n_classes, n_features)
         ):
-            start = np.vstack([self._dense_coef().T, self.intercept_[None, :]])
+            coef, intercept = to_numpy(self._dense_coef()), to_numpy(self.intercept_)
+            start = np.vstack([coef.T, intercept[None, :]])
             start = start[:n_rows]
             return np.ascontiguousarray(start, dtype=np.float64).ravel()
         scale = optional(normalizer, "init_scale")()
@@ -616,6 +661,9 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         func = _scores if method is None else optional(self.normalizer_, method)
+        device_input = None if _is_dask(X) else array_api_input(X)
+        if device_input is not None:
+            return device_scores(self, X, func, device_input[0])
         if _is_dask(X):
             from ._dask import map_scores, validation_view
 
@@ -668,6 +716,8 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
             two classes, the score of ``classes_[1]`` minus that of
             ``classes_[0]``.
         """
+        check_is_fitted(self)
+        check_namespace(self, X, "decision_function")
         D = self._map_scores(X, "decision")
         return D[:, 1] - D[:, 0] if D.shape[1] == 2 else D
 
@@ -684,6 +734,8 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Rows on the simplex, columns in the order of ``classes_``.
         """
+        check_is_fitted(self)
+        check_namespace(self, X, "predict_proba")
         return self._map_scores(X, "__call__")
 
     def predict_log_proba(self, X):
@@ -699,6 +751,8 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes)
             ``-inf`` only where a normalizer gives an exact zero.
         """
+        check_is_fitted(self)
+        check_namespace(self, X, "predict_log_proba")
         return self._map_scores(X, "log_proba")
 
     def predict(self, X):
@@ -714,6 +768,13 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Predicted class labels.
         """
+        check_is_fitted(self)
+        check_namespace(self, X, "predict")
+        device_input = None if _is_dask(X) else array_api_input(X)
+        if device_input is not None:
+            xp, device = device_input
+            indices = xp.argmax(self.predict_proba(X), axis=1)
+            return labels_of(self, indices, xp, device)
         indices = self.predict_proba(X).argmax(axis=1)
         if _is_dask(indices):
             return indices.map_blocks(
@@ -853,6 +914,13 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
                [5.69, 1.02]])
         """
         check_is_fitted(self)
+        if not is_host_model(self):
+            raise ValueError(
+                "inference works on NumPy models; this one was fitted on device "
+                "arrays. Convert it first with "
+                "sklearn.utils._array_api.move_estimator_to(model, numpy, 'cpu') "
+                "and pass NumPy X and y."
+            )
         X, targets, _ = validate_training_data(self, X, y, reset=False)
         targets, sample_weight = self._targets_and_weights(
             X, targets, self.classes_, sample_weight
