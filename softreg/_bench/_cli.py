@@ -143,6 +143,13 @@ def _parser():
         help="run the ONNX latency benchmark instead (--onnx --help)",
     )
     p.add_argument(
+        "--array-api",
+        metavar="NAME",
+        help="run the array API benchmark instead: fits on torch, cupy or "
+        "array_api_strict arrays against LogisticRegression under the same "
+        "dispatch (--array-api torch --help)",
+    )
+    p.add_argument(
         "--markdown", default=None, help="write the report to this markdown file"
     )
     p.add_argument(
@@ -160,6 +167,10 @@ def main(argv=None):
         from ._dask import main as dask_main
 
         return dask_main(argv)
+    if argv is not None and "--array-api" in argv:
+        from ._xp import main as xp_main
+
+        return xp_main(argv)
     if argv is not None and "--onnx" in argv:
         from ._onnx import main as onnx_main
 
