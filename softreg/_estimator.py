@@ -191,8 +191,10 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
         ``classes`` fit parameter (default ``np.arange(n_classes)``).
     coef_ : ndarray of shape (n_classes, n_features)
         Weights ``W``, in ``X``'s dtype (a scipy.sparse matrix after
-        :meth:`sparsify`). For shift-invariant normalizers (softmax) under
-        the L2 penalty it is centred: each column sums to zero over classes.
+        :meth:`sparsify`; an array of ``X``'s library and device when fitted
+        on array-API input under ``array_api_dispatch``). For
+        shift-invariant normalizers (softmax) under the L2 penalty it is
+        centred: each column sums to zero over classes.
         With ``l1_ratio > 0`` or ``bounds`` it is not centred: it is the
         minimiser found, which among the equivalent ``W + 1 a^T`` has the
         smallest penalty (for the lasso, 0 is a median of every column).
@@ -243,6 +245,13 @@ class SoftmaxRegression(SparseCoefMixin, ClassifierMixin, BaseEstimator):
     **Dtypes and layout.** float32 input stays float32: the scores,
     ``coef_``, ``intercept_`` and ``predict_proba`` are float32. CSC input
     is converted to CSR once, since the objective works on row blocks.
+
+    **Array API (GPU).** Under
+    ``sklearn.set_config(array_api_dispatch=True)`` (with
+    ``SCIPY_ARRAY_API=1`` in the environment), PyTorch, CuPy and other
+    array-API inputs are fitted and predicted on their device; ``coef_``,
+    ``intercept_`` and the predictions are then arrays of that library on
+    that device. See the user guide's "GPU and other array libraries".
 
     **Dask.** ``fit``, the predict methods and ``score`` accept Dask arrays
     and dataframes (install ``softreg[dask]``): every pass over the data is
