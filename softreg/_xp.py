@@ -21,7 +21,6 @@ device.
 """
 
 import contextlib
-import math
 
 import numpy as np
 import scipy.sparse as sp
@@ -386,9 +385,3 @@ def fit_inputs(estimator, X, y, sample_weight, xp):
     """
     X = validate_device_X(estimator, X, xp, reset=True)
     return X, to_numpy(y), to_numpy(sample_weight)
-
-
-def n_bytes_per_pass(rows):
-    """Mean bytes copied to and from the device per pass, ``(in, out)``."""
-    n = max(1, rows.n_passes)
-    return math.ceil(rows.bytes_in / n), math.ceil(rows.bytes_out / n)

@@ -188,3 +188,16 @@ def test_cv_path_section_runs(tmp_path, monkeypatch, glmnet):
         assert f"| {name} |" in text
     assert "### Multinomial lasso path" in text
     assert ("design.md's anchor" in text) == (glmnet == "missing")
+
+
+def test_bench_array_api_section(capsys):
+    """Both estimators fit the same tensors and reach the same objective."""
+    pytest.importorskip("array_api_strict")
+    argv = ["--array-api", "array_api_strict", "--rows", "400", "--features", "6"]
+    main(["bench", *argv, "--classes", "3", "--tol", "1e-8", "--max-iter", "300"])
+    lines = capsys.readouterr().out.splitlines()
+    fits = [line.split() for line in lines if line.startswith(("softreg ", "sklearn "))]
+    assert [f[2] for f in fits] == ["array_api_strict", "array_api_strict", "numpy"]
+    objectives = [float(f[5]) for f in fits]
+    assert max(objectives) - min(objectives) < 1e-7
+    assert "per pass: 84 bytes to the device" in "\n".join(lines)

@@ -93,13 +93,15 @@ def _library(name, device):
         return torch, dev, sync, label
     if name == "cupy":
         import cupy
+        from sklearn.externals.array_api_compat import cupy as cupy_compat
 
         dev = cupy.cuda.Device(int(device or 0))
 
         def sync():
             cupy.cuda.Stream.null.synchronize()
 
-        return cupy, dev, sync, f"cuda:{dev.id}"
+        # The compat namespace's asarray takes device=, cupy's own does not.
+        return cupy_compat, dev, sync, f"cuda:{dev.id}"
     import array_api_strict
 
     dev = array_api_strict.Device(device) if device else None
