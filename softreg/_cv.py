@@ -225,6 +225,13 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         "calibration": SoftmaxRegression._parameter_constraints["calibration"],
     }
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Its folds and paths are NumPy-only; SoftmaxRegression alone fits
+        # array-API input on its device.
+        tags.array_api_support = False
+        return tags
+
     def __init__(
         self,
         *,

@@ -39,6 +39,17 @@ from ._targets import (
     validate_training_data,
 )
 from ._temperature import minimize_temperature
+from ._xp import (
+    ArrayAPIFitData,
+    array_api_input,
+    check_namespace,
+    labels_of,
+    numpy_dtype,
+    to_numpy,
+)
+from ._xp import (
+    map_scores as device_scores,
+)
 from .normalizers._base import REQUIRED_METHODS, one_hot, optional
 from .normalizers._registry import NORMALIZERS, resolve_normalizer
 
@@ -201,8 +212,10 @@ class SoftmaxRegression(
         ``classes`` fit parameter (default ``np.arange(n_classes)``).
     coef_ : ndarray of shape (n_classes, n_features)
         Weights ``W``, in ``X``'s dtype (a scipy.sparse matrix after
-        :meth:`sparsify`). For shift-invariant normalizers (softmax) under
-        the L2 penalty it is centred: each column sums to zero over classes.
+        :meth:`sparsify`; an array of ``X``'s library and device when fitted
+        on array-API input under ``array_api_dispatch``). For
+        shift-invariant normalizers (softmax) under the L2 penalty it is
+        centred: each column sums to zero over classes.
         With ``l1_ratio > 0`` or ``bounds`` it is not centred: it is the
         minimiser found, which among the equivalent ``W + 1 a^T`` has the
         smallest penalty (for the lasso, 0 is a median of every column).
@@ -266,6 +279,13 @@ class SoftmaxRegression(
     **Dtypes and layout.** float32 input stays float32: the scores,
     ``coef_``, ``intercept_`` and ``predict_proba`` are float32. CSC input
     is converted to CSR once, since the objective works on row blocks.
+
+    **Array API (GPU).** Under
+    ``sklearn.set_config(array_api_dispatch=True)`` (with
+    ``SCIPY_ARRAY_API=1`` in the environment), PyTorch, CuPy and other
+    array-API inputs are fitted and predicted on their device; ``coef_``,
+    ``intercept_`` and the predictions are then arrays of that library on
+    that device. See the user guide's "GPU and other array libraries".
 
     **Dask.** ``fit``, the predict methods and ``score`` accept Dask arrays
     and dataframes (install ``softreg[dask]``): every pass over the data is
@@ -368,6 +388,9 @@ class SoftmaxRegression(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # Under sklearn.set_config(array_api_dispatch=True), PyTorch, CuPy and
+        # other array-API inputs are fitted on their device (softreg._xp).
+        tags.array_api_support = True
         return tags
 
     def _runner(self):
@@ -411,6 +434,7 @@ class SoftmaxRegression(
             The fitted estimator.
         """
         memory_view = None  # the array whose fit is sized before allocating
+        device_input = None if _is_dask(X) else array_api_input(X)
         if any(map(_is_dask, (X, y, sample_weight))):
             # Imported here: only users with Dask collections pay for Dask.
             from ._dask import DaskFitData, validation_view
@@ -424,7 +448,30 @@ class SoftmaxRegression(
             validate_data(self, validation_view(X), skip_check_array=True)
             data = DaskFitData(X, y, sample_weight)
             check_classification_targets(data.classes)
+        elif device_input is not None:
+            # X stays on its device; y and the weights (any namespace: they
+            # follow X, as in scikit-learn) are encoded on the host.
+            xp, device = device_input
+            X, targets, classes = validate_training_data(
+                self,
+                X,
+                native_labels(to_numpy(y)),
+                classes,
+                dtype=[xp.float64, xp.float32],
+            )
+            dtype = numpy_dtype(X.dtype)
+            sample_weight = _check_sample_weight(
+                to_numpy(sample_weight),
+                np.empty((X.shape[0], 0), dtype=dtype),
+                dtype=dtype,
+                ensure_non_negative=True,
+            )
+            targets = smooth(targets, classes.size, self.label_smoothing, dtype)
+            data = ArrayAPIFitData(X, targets, classes, sample_weight, xp, device)
         else:
+            # With array_api_dispatch on, y and sample_weight follow X to
+            # NumPy (a no-op for NumPy input).
+            y, sample_weight = to_numpy(y), to_numpy(sample_weight)
             # targets: labels encoded in range(n_classes), or a soft-target
             # matrix; label smoothing makes a matrix of either.
             X, targets, classes = validate_training_data(
@@ -481,6 +528,11 @@ class SoftmaxRegression(
         self.n_passes_ = data.n_passes + rows.n_passes
         self.coef_ = penalty.cast(coef, data.dtype)
         self.intercept_ = intercept.astype(data.dtype)
+        if device_input is not None:
+            # As scikit-learn: fitted arrays live in X's namespace and device.
+            xp, device = device_input
+            self.coef_ = xp.asarray(self.coef_, device=device)
+            self.intercept_ = xp.asarray(self.intercept_, device=device)
         return self
 
     def _calibration_method(self, dask):
@@ -690,9 +742,10 @@ class SoftmaxRegression(
         if (
             warm_start
             and hasattr(self, "coef_")
-            and self.coef_.shape == (n_classes, n_features)
+            and tuple(self.coef_.shape) == (n_classes, n_features)
         ):
-            start = np.vstack([self._dense_coef().T, self.intercept_[None, :]])
+            coef, intercept = to_numpy(self._dense_coef()), to_numpy(self.intercept_)
+            start = np.vstack([coef.T, intercept[None, :]])
             start = start[:n_rows]
             return np.ascontiguousarray(start, dtype=np.float64).ravel()
         scale = optional(normalizer, "init_scale")()
@@ -742,6 +795,9 @@ class SoftmaxRegression(
         """
         check_is_fitted(self)
         func = _scores if method is None else optional(self.normalizer_, method)
+        device_input = None if _is_dask(X) else array_api_input(X)
+        if device_input is not None:
+            return device_scores(self, X, func, device_input[0])
         if _is_dask(X):
             from ._dask import map_scores, validation_view
 
@@ -794,6 +850,8 @@ class SoftmaxRegression(
             two classes, the score of ``classes_[1]`` minus that of
             ``classes_[0]``.
         """
+        check_is_fitted(self)
+        check_namespace(self, X, "decision_function")
         D = self._map_scores(X, "decision")
         return D[:, 1] - D[:, 0] if D.shape[1] == 2 else D
 
@@ -810,6 +868,8 @@ class SoftmaxRegression(
         proba : ndarray of shape (n_samples, n_classes)
             Rows on the simplex, columns in the order of ``classes_``.
         """
+        check_is_fitted(self)
+        check_namespace(self, X, "predict_proba")
         return self._map_scores(X, "__call__")
 
     def predict_log_proba(self, X):
@@ -825,6 +885,8 @@ class SoftmaxRegression(
         log_proba : ndarray of shape (n_samples, n_classes)
             ``-inf`` only where a normalizer gives an exact zero.
         """
+        check_is_fitted(self)
+        check_namespace(self, X, "predict_log_proba")
         return self._map_scores(X, "log_proba")
 
     def predict(self, X):
@@ -840,6 +902,13 @@ class SoftmaxRegression(
         labels : ndarray of shape (n_samples,)
             Predicted class labels.
         """
+        check_is_fitted(self)
+        check_namespace(self, X, "predict")
+        device_input = None if _is_dask(X) else array_api_input(X)
+        if device_input is not None:
+            xp, device = device_input
+            indices = xp.argmax(self.predict_proba(X), axis=1)
+            return labels_of(self, indices, xp, device)
         indices = self.predict_proba(X).argmax(axis=1)
         if _is_dask(indices):
             return indices.map_blocks(

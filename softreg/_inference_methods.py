@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._inference import coef_table, infer, summary_text
 from ._targets import validate_training_data
+from ._xp import is_host_model
 
 
 class InferenceMixin:
@@ -105,6 +106,13 @@ class InferenceMixin:
                [5.69, 1.02]])
         """
         check_is_fitted(self)
+        if not is_host_model(self):
+            raise ValueError(
+                "inference works on NumPy models; this one was fitted on device "
+                "arrays. Convert it first with "
+                "sklearn.utils._array_api.move_estimator_to(model, numpy, 'cpu') "
+                "and pass NumPy X and y."
+            )
         X, targets, _ = validate_training_data(self, X, y, reset=False)
         targets, sample_weight = self._targets_and_weights(
             X, targets, self.classes_, sample_weight

@@ -74,17 +74,21 @@ def check_soft_targets(Y, dtype):
     return np.asarray(Y / sums[:, None], dtype=dtype)
 
 
-def validate_training_data(estimator, X, y, classes=None, reset=True):
+def validate_training_data(estimator, X, y, classes=None, reset=True, dtype=None):
     """Validate ``X`` and the targets; return ``(X, targets, classes)``.
 
     ``targets`` is the 1-D array of labels encoded in ``range(n_classes)``,
     or the soft-target matrix. With ``reset=False`` (data given to a fitted
-    model) the classes are the model's ``classes_``.
+    model) the classes are the model's ``classes_``. ``dtype`` is the list
+    of accepted float dtypes of ``X`` (NumPy's by default; those of ``X``'s
+    namespace for array-API input, whose targets are NumPy arrays).
     """
-    dtype = [np.float64, np.float32]
+    if dtype is None:
+        dtype = [np.float64, np.float32]
     if is_soft(y):
         X = validate_data(estimator, X, accept_sparse="csr", dtype=dtype, reset=reset)
-        Y = check_soft_targets(y, X.dtype)
+        # The NumPy dtype of the same name (X may be a tensor).
+        Y = check_soft_targets(y, np.dtype(str(X.dtype).rsplit(".", 1)[-1]))
         if Y.shape[0] != X.shape[0]:
             raise ValueError(
                 f"X has {X.shape[0]} samples but the soft targets y have "

@@ -1,4 +1,24 @@
-"""Slow tests (marked ``slow``) run only with ``--run-slow``."""
+"""Test session setup.
+
+* ``SCIPY_ARRAY_API=1``, as scikit-learn's own test suite sets it: scipy
+  reads it once, when first imported, and scikit-learn refuses
+  ``array_api_dispatch=True`` without it, which would skip the array-API
+  checks of ``parametrize_with_checks`` and the device tests. pytest imports
+  this file before it collects any test module, so nothing has imported
+  scipy yet (asserted below, so that a plugin that does is noticed).
+* Slow tests (marked ``slow``) run only with ``--run-slow``.
+"""
+
+import os
+import sys
+
+if "scipy" not in sys.modules:
+    os.environ.setdefault("SCIPY_ARRAY_API", "1")
+elif os.environ.get("SCIPY_ARRAY_API") != "1":  # pragma: no cover
+    raise RuntimeError(
+        "scipy was imported before tests/conftest.py could set SCIPY_ARRAY_API=1; "
+        "run the tests with SCIPY_ARRAY_API=1 in the environment."
+    )
 
 import pytest
 

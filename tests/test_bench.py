@@ -200,3 +200,16 @@ def test_calibration_benchmark_quick(capsys):
     assert "Log loss goal met on" in out
     with pytest.raises(SystemExit):
         calibration_main(["--methods", "CC bogus"])
+
+
+def test_bench_array_api_section(capsys):
+    """Both estimators fit the same tensors and reach the same objective."""
+    pytest.importorskip("array_api_strict")
+    argv = ["--array-api", "array_api_strict", "--rows", "400", "--features", "6"]
+    main(["bench", *argv, "--classes", "3", "--tol", "1e-8", "--max-iter", "300"])
+    lines = capsys.readouterr().out.splitlines()
+    fits = [line.split() for line in lines if line.startswith(("softreg ", "sklearn "))]
+    assert [f[2] for f in fits] == ["array_api_strict", "array_api_strict", "numpy"]
+    objectives = [float(f[5]) for f in fits]
+    assert max(objectives) - min(objectives) < 1e-7
+    assert "per pass: 84 bytes to the device" in "\n".join(lines)

@@ -149,6 +149,13 @@ def _parser():
         "calibration; --calibration --help)",
     )
     p.add_argument(
+        "--array-api",
+        metavar="NAME",
+        help="run the array API benchmark instead: fits on torch, cupy or "
+        "array_api_strict arrays against LogisticRegression under the same "
+        "dispatch (--array-api torch --help)",
+    )
+    p.add_argument(
         "--markdown", default=None, help="write the report to this markdown file"
     )
     p.add_argument(
@@ -170,6 +177,10 @@ def main(argv=None):
         from ._calibration import main as calibration_main
 
         return calibration_main(argv)
+    if argv is not None and "--array-api" in argv:
+        from ._xp import main as xp_main
+
+        return xp_main(argv)
     if argv is not None and "--onnx" in argv:
         from ._onnx import main as onnx_main
 

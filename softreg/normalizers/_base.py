@@ -3,6 +3,8 @@
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ._utils import namespace
+
 #: Methods every normalizer must define.
 REQUIRED_METHODS = ("__call__", "loss_gradient")
 
@@ -82,8 +84,9 @@ class Normalizer(BaseEstimator):
         log_P : ndarray of shape (n_samples, n_classes)
             Log-probabilities.
         """
+        P = self(Z)
         with np.errstate(divide="ignore"):
-            return np.log(self(Z))
+            return namespace(P).log(P)
 
     def decision(self, Z):
         """Scores whose row-wise order is the order of the probabilities.

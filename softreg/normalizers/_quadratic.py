@@ -9,10 +9,8 @@ log-likelihood, its gradient and its Hessian serves both.
 
 import math
 
-import numpy as np
-
 from ._base import Normalizer
-from ._utils import as_scores, as_targets, rowdot
+from ._utils import as_like, as_scores, as_targets, divide, rowdot, sqrt
 
 
 class _QuadraticRatio(Normalizer):
@@ -37,23 +35,23 @@ class _QuadraticRatio(Normalizer):
         raise NotImplementedError
 
     def _terms(self, Z):
-        Z = as_scores(Z)
+        Z, xp = as_scores(Z)
         shift, c = self._shift_and_floor()
         U = Z + shift if shift else Z
         root_c = math.sqrt(c)
         # sqrt(u^2 + c) is ten times faster than hypot and exact enough; hypot
         # is only needed where u^2 would overflow.
-        safe = math.sqrt(np.finfo(Z.dtype).max) / 4
-        if root_c < safe and (U.size == 0 or np.abs(U).max() < safe):
+        safe = math.sqrt(float(xp.finfo(Z.dtype).max)) / 4
+        if root_c < safe and (0 in U.shape or float(xp.max(xp.abs(U))) < safe):
             H = U * U
             H += c
-            np.sqrt(H, out=H)
+            H = sqrt(H, xp, inplace=True)
         else:
-            H = np.hypot(U, root_c)
-        M = H.max(axis=1, keepdims=True)
+            H = xp.hypot(U, xp.full_like(U, root_c))
+        M = xp.max(H, axis=1, keepdims=True)
         R = H / M
-        S = rowdot(R, R)[:, None]
-        return Z, U, H, M, R, S, c
+        S = rowdot(R, R, xp)[:, None]
+        return Z, U, H, M, R, S, xp
 
     def __call__(self, Z):
         """Probabilities ``(u_k^2 + c) / sum_j (u_j^2 + c)``, row by row.
@@ -68,7 +66,7 @@ class _QuadraticRatio(Normalizer):
         P : ndarray of shape (n_samples, n_classes)
             Rows on the simplex, every entry positive; ``Z``'s dtype.
         """
-        _, _, _, _, R, S, _ = self._terms(Z)
+        R, S = self._terms(Z)[4:6]
         R *= R
         R /= S
         return R
@@ -86,11 +84,11 @@ class _QuadraticRatio(Normalizer):
         log_P : ndarray of shape (n_samples, n_classes)
             Finite for every finite score.
         """
-        _, _, _, _, R, S, _ = self._terms(Z)
+        _, _, _, _, R, S, xp = self._terms(Z)
         # 2 log(h/m) stays finite where (h/m)^2 would underflow to zero.
-        L = np.log(R)
+        L = xp.log(R)
         L *= 2
-        L -= np.log(S)
+        L -= xp.log(S)
         return L
 
     def loss_gradient(self, Y, Z):
@@ -110,19 +108,19 @@ class _QuadraticRatio(Normalizer):
         grad : ndarray of shape (n_samples, n_classes)
             ``2 u / Q - 2 y u / (u^2 + c)``.
         """
-        Z, U, H, M, R, S, _ = self._terms(Z)
-        Y = as_targets(Y, Z)
-        L = np.log(R)
+        Z, U, H, M, R, S, xp = self._terms(Z)
+        Y = as_targets(Y, Z, xp)
+        L = xp.log(R)
         # -sum y log p = log S - 2 sum y log(h/m), using sum y = 1.
-        loss = np.log(S[:, 0]) - 2 * rowdot(Y, L)
+        loss = xp.log(S[:, 0]) - 2 * rowdot(Y, L, xp)
         # 2u/Q = (u/m) * 2/(m S) and 2yu/q = 2y (u/h) / h: every factor is
         # bounded, so nothing overflows for huge scores. The buffers of
-        # log(h/m) and h/m are reused for the two terms.
-        np.divide(U, H, out=L)
+        # log(h/m) and h/m are reused for the two terms (by NumPy).
+        L = divide(U, H, L, xp)
         L /= H
         L *= Y
         L *= 2
-        grad = np.divide(U, M, out=R)
+        grad = divide(U, M, R, xp)
         grad *= (2 / M) / S
         grad -= L
         return loss, grad
@@ -152,9 +150,9 @@ class _QuadraticRatio(Normalizer):
                 f"{type(self).__name__}.hessp needs the targets Y: the Hessian "
                 "of its log-loss depends on them. Call hessp(Z, V, Y=Y)."
             )
-        Z, U, H, M, _, S, _ = self._terms(Z)
-        Y = as_targets(Y, Z)
-        V = np.asarray(V, dtype=Z.dtype)
+        Z, U, H, M, _, S, xp = self._terms(Z)
+        Y = as_targets(Y, Z, xp)
+        V = as_like(V, Z, xp)
         t = (2 / M) / S
         A = U / M
         A *= t  # 2u/Q
@@ -167,5 +165,5 @@ class _QuadraticRatio(Normalizer):
         D *= 2 * Y
         D += t / M
         HV = D * V
-        HV -= A * rowdot(A, V)[:, None]
+        HV -= A * rowdot(A, V, xp)[:, None]
         return HV

@@ -1,16 +1,15 @@
 """The softmax normalizer and its multinomial log-loss."""
 
-import numpy as np
-
 from ._base import Normalizer
+from ._utils import namespace, rowdot
 
 
-def _shifted_exp(Z):
+def _shifted_exp(Z, xp):
     # exp(z - max z) is at most 1 and its row sum at least 1: no overflow, and
     # softmax is unchanged because it is invariant to a per-row shift.
-    M = Z.max(axis=1, keepdims=True)
-    E = np.exp(Z - M)
-    return E, E.sum(axis=1, keepdims=True), M
+    M = xp.max(Z, axis=1, keepdims=True)
+    E = xp.exp(Z - M)
+    return E, xp.sum(E, axis=1, keepdims=True), M
 
 
 class Softmax(Normalizer):
@@ -57,18 +56,20 @@ class Softmax(Normalizer):
     likelihood = True
 
     def __call__(self, Z):
-        E, s, _ = _shifted_exp(Z)
+        E, s, _ = _shifted_exp(Z, namespace(Z))
         E /= s
         return E
 
     def log_proba(self, Z):
-        _, s, M = _shifted_exp(Z)
-        return Z - (M + np.log(s))
+        xp = namespace(Z)
+        _, s, M = _shifted_exp(Z, xp)
+        return Z - (M + xp.log(s))
 
     def loss_gradient(self, Y, Z):
-        E, s, M = _shifted_exp(Z)
+        xp = namespace(Z)
+        E, s, M = _shifted_exp(Z, xp)
         # -sum_k y_k log p_k = logsumexp(z) - <y, z> because rows of Y sum to 1.
-        loss = (M + np.log(s))[:, 0] - np.einsum("ij,ij->i", Y, Z)
+        loss = (M + xp.log(s))[:, 0] - rowdot(Y, Z, xp)
         E /= s
         E -= Y
         return loss, E
@@ -91,9 +92,10 @@ class Softmax(Normalizer):
         HV : ndarray of shape (n_samples, n_classes)
             ``p * v - p * <p, v>`` row by row.
         """
+        xp = namespace(Z)
         P = self(Z)
         PV = P * V
-        PV -= P * PV.sum(axis=1, keepdims=True)
+        PV -= P * xp.sum(PV, axis=1, keepdims=True)
         return PV
 
     def decision(self, Z):

@@ -15,66 +15,63 @@ clipped to -2, since the threshold is never below ``max - 1`` (in the units
 of each map) and such scores cannot be in the support.
 """
 
-import numpy as np
-
 from ._base import Normalizer
-from ._utils import as_scores, as_targets, rowdot
-
-
-def _sorted_desc(X):
-    # np.sort is ascending; the reversed view costs nothing.
-    return np.sort(X, axis=1)[:, ::-1]
-
-
-def _gather(A, k):
-    """``A[i, k[i] - 1]`` for every row ``i``."""
-    return np.take_along_axis(A, (k - 1)[:, None], axis=1)
+from ._utils import (
+    arange_like,
+    as_like,
+    as_scores,
+    as_targets,
+    gather,
+    maximum,
+    rowdot,
+    sort_descending,
+    sqrt,
+)
 
 
 def _sparsemax_parts(Z):
-    """Shifted scores ``Z - max`` and ``p = [Z - max - tau]_+``."""
-    Z = as_scores(Z)
-    Zs = Z - Z.max(axis=1, keepdims=True)
-    X = np.maximum(Zs, -2)
-    srt = _sorted_desc(X)
-    cs = np.cumsum(srt, axis=1)
-    k = np.arange(1, Z.shape[1] + 1, dtype=Z.dtype)
+    """Shifted scores ``Z - max``, ``p = [Z - max - tau]_+`` and the namespace."""
+    Z, xp = as_scores(Z)
+    Zs = Z - xp.max(Z, axis=1, keepdims=True)
+    X = maximum(Zs, -2.0, xp)
+    srt = sort_descending(X, xp)
+    cs = xp.cumulative_sum(srt, axis=1)
+    k = arange_like(Z.shape[1], Z, xp)
     # Martins & Astudillo (2016), eq. (3): class k of the sorted order is in
     # the support iff 1 + k z_(k) > sum_{j <= k} z_(j); the support is a prefix.
-    k_z = np.count_nonzero(1 + k * srt > cs, axis=1)
-    tau = (_gather(cs, k_z) - 1) / k_z[:, None].astype(Z.dtype)
+    k_z = xp.count_nonzero(1 + k * srt > cs, axis=1)
+    tau = (gather(cs, k_z, xp) - 1) / xp.astype(k_z, Z.dtype)[:, None]
     X -= tau
-    np.maximum(X, 0, out=X)
-    return Z, Zs, X
+    X = maximum(X, 0.0, xp, inplace=True)
+    return Z, Zs, X, xp
 
 
 def _entmax15_parts(Z):
-    """Shifted scores ``Z - max`` and ``s = sqrt(p) = [(Z - max)/2 - tau]_+``."""
-    Z = as_scores(Z)
-    Zs = Z - Z.max(axis=1, keepdims=True)
-    X = np.maximum(Zs, -4)
+    """Shifted scores ``Z - max``, ``s = sqrt(p) = [(Z - max)/2 - tau]_+``, xp."""
+    Z, xp = as_scores(Z)
+    Zs = Z - xp.max(Z, axis=1, keepdims=True)
+    X = maximum(Zs, -4.0, xp)
     X *= 0.5
-    srt = _sorted_desc(X)
-    k = np.arange(1, Z.shape[1] + 1, dtype=Z.dtype)
+    srt = sort_descending(X, xp)
+    k = arange_like(Z.shape[1], Z, xp)
     # Peters, Niculae & Martins (2019), Algorithm 2: for the top-k sorted
     # half-scores, the threshold solving sum_{j<=k} (x_(j) - tau)^2 = 1 is
     # mean_k - sqrt((1 - k var_k) / k); the support is the largest k whose
     # threshold lies below x_(k).
-    mean = np.cumsum(srt, axis=1)
+    mean = xp.cumulative_sum(srt, axis=1)
     mean /= k
-    delta = np.multiply(srt, srt)
-    np.cumsum(delta, axis=1, out=delta)
+    delta = xp.cumulative_sum(srt * srt, axis=1)
     delta /= k
     # delta = (1 - k (mean_sq - mean^2)) / k = 1/k - mean_sq + mean^2.
     delta -= 1 / k
-    np.subtract(mean * mean, delta, out=delta)
-    np.maximum(delta, 0, out=delta)
-    np.sqrt(delta, out=delta)
-    tau = np.subtract(mean, delta, out=mean)
-    k_z = np.count_nonzero(tau <= srt, axis=1)
-    X -= _gather(tau, k_z)
-    np.maximum(X, 0, out=X)
-    return Z, Zs, X
+    delta = mean * mean - delta
+    delta = maximum(delta, 0.0, xp, inplace=True)
+    delta = sqrt(delta, xp, inplace=True)
+    tau = mean - delta
+    k_z = xp.count_nonzero(tau <= srt, axis=1)
+    X -= gather(tau, k_z, xp)
+    X = maximum(X, 0.0, xp, inplace=True)
+    return Z, Zs, X, xp
 
 
 class _FenchelYoung(Normalizer):
@@ -186,13 +183,13 @@ class Sparsemax(_FenchelYoung):
         grad : ndarray of shape (n_samples, n_classes)
             ``p - y``.
         """
-        Z, Zs, P = _sparsemax_parts(Z)
-        Y = as_targets(Y, Z)
-        half_gap = 0.5 * (rowdot(Y, Y) - rowdot(P, P))
+        Z, Zs, P, xp = _sparsemax_parts(Z)
+        Y = as_targets(Y, Z, xp)
+        half_gap = 0.5 * (rowdot(Y, Y, xp) - rowdot(P, P, xp))
         P -= Y
         # <z, p - y> is unchanged by the row shift because p - y sums to zero;
         # the shifted scores keep it accurate.
-        loss = rowdot(Zs, P) + half_gap
+        loss = rowdot(Zs, P, xp) + half_gap
         return loss, P
 
     def hessp(self, Z, V, Y=None):
@@ -213,11 +210,11 @@ class Sparsemax(_FenchelYoung):
         HV : ndarray of shape (n_samples, n_classes)
             ``s * v - s <s, v> / |S|`` per row, ``s`` the support indicator.
         """
-        Z, _, P = _sparsemax_parts(Z)
-        s = (P > 0).astype(Z.dtype)
-        V = np.asarray(V, dtype=Z.dtype)
+        Z, _, P, xp = _sparsemax_parts(Z)
+        s = xp.astype(P > 0, Z.dtype)
+        V = as_like(V, Z, xp)
         HV = s * V
-        HV -= s * (HV.sum(axis=1) / s.sum(axis=1))[:, None]
+        HV -= s * (xp.sum(HV, axis=1) / xp.sum(s, axis=1))[:, None]
         return HV
 
 
@@ -305,13 +302,13 @@ class Entmax15(_FenchelYoung):
         grad : ndarray of shape (n_samples, n_classes)
             ``p - y``.
         """
-        Z, Zs, S = _entmax15_parts(Z)
-        Y = as_targets(Y, Z)
+        Z, Zs, S, xp = _entmax15_parts(Z)
+        Y = as_targets(Y, Z, xp)
         P = S * S
         # sum p^1.5 = sum s^3 with s = sqrt(p) known exactly.
-        tsallis = rowdot(Y, np.sqrt(Y)) - rowdot(P, S)
+        tsallis = rowdot(Y, xp.sqrt(Y), xp) - rowdot(P, S, xp)
         P -= Y
-        loss = rowdot(Zs, P) + tsallis / 0.75
+        loss = rowdot(Zs, P, xp) + tsallis / 0.75
         return loss, P
 
     def hessp(self, Z, V, Y=None):
@@ -332,8 +329,8 @@ class Entmax15(_FenchelYoung):
         HV : ndarray of shape (n_samples, n_classes)
             ``s * v - s <s, v> / sum(s)`` per row, ``s = sqrt(p)``.
         """
-        Z, _, S = _entmax15_parts(Z)
-        V = np.asarray(V, dtype=Z.dtype)
+        Z, _, S, xp = _entmax15_parts(Z)
+        V = as_like(V, Z, xp)
         HV = S * V
-        HV -= S * (HV.sum(axis=1) / S.sum(axis=1))[:, None]
+        HV -= S * (xp.sum(HV, axis=1) / xp.sum(S, axis=1))[:, None]
         return HV

@@ -1,13 +1,18 @@
 """Standard normalization: divide the scores by their sum, made safe."""
 
 from numbers import Real
-from typing import NamedTuple
-
-import numpy as np
-from scipy.special import expit
+from typing import Any, NamedTuple
 
 from ._base import Normalizer
-from ._utils import as_scores, as_targets, rowdot
+from ._utils import (
+    as_like,
+    as_scores,
+    as_targets,
+    maximum,
+    rowdot,
+    sigmoid,
+    softplus,
+)
 
 
 class Standard(Normalizer):
@@ -222,18 +227,18 @@ class Standard(Normalizer):
         return float(self.floor), float(self.eps)
 
     def _parts(self, Z):
-        Z = as_scores(Z)
+        Z, xp = as_scores(Z)
         floor, eps = self._hyperparameters()
         # rho = sqrt(||z||^2 + eps^2), scaled so that no large score is squared.
-        top = np.maximum(np.abs(Z).max(axis=1, keepdims=True), eps)
+        top = maximum(xp.max(xp.abs(Z), axis=1, keepdims=True), eps, xp)
         Zt = Z / top
-        rho = top * np.sqrt(rowdot(Zt, Zt)[:, None] + (eps / top) ** 2)
-        m = Z.min(axis=1, keepdims=True)
+        rho = top * xp.sqrt(rowdot(Zt, Zt, xp)[:, None] + (eps / top) ** 2)
+        m = xp.min(Z, axis=1, keepdims=True)
         # Softmin weights: the smoothed indicator of the smallest score.
-        Pi = np.exp((m - Z) / eps)
-        Pi_sum = Pi.sum(axis=1, keepdims=True)
+        Pi = xp.exp((m - Z) / eps)
+        Pi_sum = xp.sum(Pi, axis=1, keepdims=True)
         Pi /= Pi_sum
-        log_pi_sum = np.log(Pi_sum)
+        log_pi_sum = xp.log(Pi_sum)
         # L = (floor rho - smin(z)) / eps with smin(z) = m - eps log_pi_sum,
         # and c = eps softplus(L).
         L = (floor * rho - m) / eps + log_pi_sum
@@ -241,12 +246,12 @@ class Standard(Normalizer):
         # eps log_pi_sum + eps softplus(-L): summed from small positive
         # terms, not as the difference of two large ones, so it keeps full
         # relative precision next to large scores.
-        low = floor * rho + eps * (log_pi_sum + np.logaddexp(0, -L))
-        Q = np.where(L > 0, (Z - m) + low, Z + eps * np.logaddexp(0, L))
+        low = floor * rho + eps * (log_pi_sum + softplus(-L, xp))
+        Q = xp.where(L > 0, (Z - m) + low, Z + eps * softplus(L, xp))
         Q += eps
-        sig = expit(L)
+        sig = sigmoid(L, xp)
         dS = floor * (Z / rho) - Pi
-        return _Parts(Z, Q, rho, Pi, sig, dS, floor, eps)
+        return _Parts(Z, Q, rho, Pi, sig, dS, floor, eps, xp)
 
     def __call__(self, Z):
         """Probabilities ``q / sum(q)`` of the shifted scores, row by row.
@@ -261,8 +266,9 @@ class Standard(Normalizer):
         P : ndarray of shape (n_samples, n_classes)
             Rows on the simplex, every entry positive; ``Z``'s dtype.
         """
-        Q = self._parts(Z).Q
-        Q /= Q.sum(axis=1, keepdims=True)
+        p = self._parts(Z)
+        Q = p.Q
+        Q /= p.xp.sum(Q, axis=1, keepdims=True)
         return Q
 
     def loss_gradient(self, Y, Z):
@@ -283,13 +289,12 @@ class Standard(Normalizer):
             ``J^T (1 / sum q - y / q)`` with ``J = I + 1 grad(c)^T``.
         """
         parts = self._parts(Z)
-        Q = parts.Q
-        Y = as_targets(Y, parts.Z)
-        Qs = Q.sum(axis=1, keepdims=True)
-        loss = np.log(Qs[:, 0]) - rowdot(Y, np.log(Q))
-        G = Y / Q
-        np.subtract(1 / Qs, G, out=G)
-        G += G.sum(axis=1, keepdims=True) * parts.sig * parts.dS
+        Q, xp = parts.Q, parts.xp
+        Y = as_targets(Y, parts.Z, xp)
+        Qs = xp.sum(Q, axis=1, keepdims=True)
+        loss = xp.log(Qs[:, 0]) - rowdot(Y, xp.log(Q), xp)
+        G = 1 / Qs - Y / Q
+        G += xp.sum(G, axis=1, keepdims=True) * parts.sig * parts.dS
         return loss, G
 
     def hessp(self, Z, V, Y=None):
@@ -316,22 +321,22 @@ class Standard(Normalizer):
                 "log-loss depends on them. Call hessp(Z, V, Y=Y)."
             )
         p = self._parts(Z)
-        Q, Pi, sig, dS = p.Q, p.Pi, p.sig, p.dS
-        Y = as_targets(Y, p.Z)
-        V = np.asarray(V, dtype=p.Z.dtype)
-        Qs = Q.sum(axis=1, keepdims=True)
+        Q, Pi, sig, dS, xp = p.Q, p.Pi, p.sig, p.dS, p.xp
+        Y = as_targets(Y, p.Z, xp)
+        V = as_like(V, p.Z, xp)
+        Qs = xp.sum(Q, axis=1, keepdims=True)
         grad_c = sig * dS
-        U = V + rowdot(grad_c, V)[:, None]
+        U = V + rowdot(grad_c, V, xp)[:, None]
         HV = Y * U / (Q * Q)
-        HV -= U.sum(axis=1, keepdims=True) / (Qs * Qs)
-        HV += HV.sum(axis=1, keepdims=True) * grad_c
+        HV -= xp.sum(U, axis=1, keepdims=True) / (Qs * Qs)
+        HV += xp.sum(HV, axis=1, keepdims=True) * grad_c
         # The shift is curved (it is a smoothed maximum), so unlike the hard
         # rule's piecewise-linear shift it adds a second-order term.
-        g_sum = (1 / Qs - Y / Q).sum(axis=1, keepdims=True)
-        zv = rowdot(p.Z, V)[:, None] / (p.rho * p.rho)
+        g_sum = xp.sum(1 / Qs - Y / Q, axis=1, keepdims=True)
+        zv = rowdot(p.Z, V, xp)[:, None] / (p.rho * p.rho)
         Hc = sig * (p.floor / p.rho) * (V - p.Z * zv)
-        Hc += (sig / p.eps) * (Pi * V - Pi * rowdot(Pi, V)[:, None])
-        Hc += (sig * (1 - sig) / p.eps) * rowdot(dS, V)[:, None] * dS
+        Hc += (sig / p.eps) * (Pi * V - Pi * rowdot(Pi, V, xp)[:, None])
+        Hc += (sig * (1 - sig) / p.eps) * rowdot(dS, V, xp)[:, None] * dS
         HV += g_sum * Hc
         return HV
 
@@ -339,11 +344,12 @@ class Standard(Normalizer):
 class _Parts(NamedTuple):
     """What the three methods share for one score matrix."""
 
-    Z: np.ndarray
-    Q: np.ndarray
-    rho: np.ndarray
-    Pi: np.ndarray
-    sig: np.ndarray
-    dS: np.ndarray
+    Z: Any
+    Q: Any
+    rho: Any
+    Pi: Any
+    sig: Any
+    dS: Any
     floor: float
     eps: float
+    xp: Any
