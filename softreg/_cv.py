@@ -429,7 +429,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         folds = list(cv.split(X, y, **split_params))
         self.classes_ = classes
         self.normalizer_ = resolve_normalizer(self.normalizer)
-        calibration = self._calibration_method(False)
+        calibration = self._calibration_method()
         train_T = 1.0 if calibration else float(self.temperature)
         random_state = self.random_state
         if random_state is not None and not isinstance(random_state, Integral):

@@ -59,6 +59,15 @@ class InMemoryFitData:
             X, y, sw = X[index], y[index], sw[index]
         return InMemoryRows(X, y, sw, self.classes.size, self._make_runner())
 
+    def _scores(self, index, coef, intercept):
+        """Scores of the rows ``index`` under ``(coef, intercept)``, at T=1."""
+        return linear_scores(
+            self.X[index],
+            coef.T.astype(self.dtype),
+            intercept.astype(self.dtype),
+            1.0,
+        )
+
     def out_of_fold_terms(self, estimator, class_weight, splitter):
         """Held-out criterion of ``temperature="auto"`` as a function of ``log T``.
 
@@ -94,22 +103,20 @@ class InMemoryFitData:
         cv = check_cv(splitter, strata, classifier=True)
         n_classes = self.classes.size
         y, sw = apply_class_weight(self.y, self.sample_weight, class_weight)
-        scores = np.zeros((self.X.shape[0], n_classes), dtype=self.dtype)
+        scores = np.zeros((strata.size, n_classes), dtype=self.dtype)
         coefs, intercepts, n_iter = [], [], []
-        fold_of = np.full(self.X.shape[0], -1)
-        for k, (train, test) in enumerate(cv.split(self.X, strata)):
+        fold_of = np.full(strata.size, -1)
+        # The splitter needs only the number of rows from X (which may be on a
+        # device): an empty host stand-in.
+        rows_only = np.empty((strata.size, 0))
+        for k, (train, test) in enumerate(cv.split(rows_only, strata)):
             fold_of[test] = k
             # A class absent from a training fold simply gets no samples,
             # which the objective handles.
             rows = self.rows(class_weight, train)
             coef, intercept, iters = estimator._solve(rows, n_classes, 1.0, False)
             self.n_passes += rows.n_passes
-            scores[test] = linear_scores(
-                self.X[test],
-                coef.T.astype(self.dtype),
-                intercept.astype(self.dtype),
-                1.0,
-            )
+            scores[test] = self._scores(test, coef, intercept)
             coefs.append(coef)
             intercepts.append(intercept)
             n_iter.append(iters)

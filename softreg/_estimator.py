@@ -1,40 +1,39 @@
 """SoftmaxRegression: validation, classes, and the wiring of the layers."""
 
-import functools
 import inspect
-import sys
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.linear_model._base import SparseCoefMixin
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
-    check_is_fitted,
     validate_data,
 )
 
 from ._blocks import BlockRunner
-from ._calibration import fit_calibration
+from ._calibration_methods import CalibrationMixin
 from ._data import InMemoryFitData
 from ._inference_methods import InferenceMixin
-from ._objective import LinearObjective, map_score_blocks
+from ._objective import LinearObjective
 from ._penalty import ElasticNet, check_bounds
-from ._robust import check_fit_memory, guarded_fit, native_input, native_labels
+from ._predict import PredictMixin
+from ._robust import (
+    check_fit_memory,
+    guarded_fit,
+    is_dask,
+    native_input,
+    native_labels,
+)
 from ._solvers import SOLVERS
 from ._targets import (
     apply_class_weight,
-    check_soft_targets,
     class_totals,
-    is_soft,
     smooth,
     validate_training_data,
 )
@@ -42,39 +41,15 @@ from ._temperature import minimize_temperature
 from ._xp import (
     ArrayAPIFitData,
     array_api_input,
-    check_namespace,
-    labels_of,
     numpy_dtype,
     to_numpy,
 )
-from ._xp import (
-    map_scores as device_scores,
-)
-from .normalizers._base import REQUIRED_METHODS, one_hot, optional
+from .normalizers._base import REQUIRED_METHODS, optional
 from .normalizers._registry import NORMALIZERS, resolve_normalizer
 
 
-def _is_dask(obj):
-    """Whether ``obj`` is a Dask collection, without importing Dask."""
-    dask = sys.modules.get("dask")
-    return dask is not None and dask.is_dask_collection(obj)
-
-
-def _scores(Z):
-    return Z
-
-
-def _offers_decision(estimator):
-    """Whether the normalizer offers decision scores consistent with its proba.
-
-    Every built-in does; a user normalizer opts out with ``decision = None``.
-    """
-    normalizer = getattr(estimator, "normalizer_", estimator.normalizer)
-    return isinstance(normalizer, str) or optional(normalizer, "decision") is not None
-
-
 class SoftmaxRegression(
-    InferenceMixin, SparseCoefMixin, ClassifierMixin, BaseEstimator
+    InferenceMixin, CalibrationMixin, PredictMixin, ClassifierMixin, BaseEstimator
 ):
     r"""Multinomial logistic (softmax) regression with pluggable normalizers.
 
@@ -201,8 +176,9 @@ class SoftmaxRegression(
         coefficients (one linear model carrying the shrinkage of
         :class:`~sklearn.calibration.CalibratedClassifierCV`'s ensemble, no
         refit on all the data) with the same map; for convex normalizers
-        only. ``"vector"`` and ``"ensemble"`` need in-memory data, no
-        ``bounds``, and ``temperature=1.0`` or ``"auto"``; see
+        only. ``"vector"`` and ``"ensemble"`` are not available on Dask
+        input and need no ``bounds`` and ``temperature=1.0`` or ``"auto"``;
+        see
         :ref:`calibration`.
 
     Attributes
@@ -434,8 +410,8 @@ class SoftmaxRegression(
             The fitted estimator.
         """
         memory_view = None  # the array whose fit is sized before allocating
-        device_input = None if _is_dask(X) else array_api_input(X)
-        if any(map(_is_dask, (X, y, sample_weight))):
+        device_input = None if is_dask(X) else array_api_input(X)
+        if any(map(is_dask, (X, y, sample_weight))):
             # Imported here: only users with Dask collections pay for Dask.
             from ._dask import DaskFitData, validation_view
 
@@ -509,7 +485,7 @@ class SoftmaxRegression(
             )
         self.classes_ = classes
         self.normalizer_ = resolve_normalizer(self.normalizer)
-        calibration = self._calibration_method(memory_view is None)
+        calibration = self._calibration_method(data)
         if calibration in ("vector", "ensemble"):
             return self._fit_calibrated(data, class_weight, penalty, calibration)
         if calibration == "temperature":
@@ -534,91 +510,6 @@ class SoftmaxRegression(
             self.coef_ = xp.asarray(self.coef_, device=device)
             self.intercept_ = xp.asarray(self.intercept_, device=device)
         return self
-
-    def _calibration_method(self, dask):
-        """The post-hoc calibration of this fit: None, or a ``calibration`` name.
-
-        Raises ValueError for a combination that has no meaning.
-        """
-        if self.calibration is None:
-            return "temperature" if self.temperature == "auto" else None
-        if self.temperature not in (1.0, "auto"):
-            raise ValueError(
-                f"calibration={self.calibration!r} fits its own post-hoc map and "
-                "needs temperature=1.0 or 'auto'; got "
-                f"temperature={self.temperature!r}."
-            )
-        if self.calibration == "temperature":
-            return "temperature"
-        if dask:
-            raise ValueError(
-                f"calibration={self.calibration!r} is not supported on Dask input; "
-                "use calibration='temperature' (or temperature='auto')."
-            )
-        if self.bounds is not None:
-            raise ValueError(
-                f"calibration={self.calibration!r} rescales coef_ class by class, "
-                "which can leave the box of bounds; use calibration='temperature'."
-            )
-        if self.calibration == "ensemble" and not optional(self.normalizer_, "convex"):
-            raise ValueError(
-                "calibration='ensemble' averages the coefficients of the fold "
-                "models, which is meaningful only when each is the unique optimum "
-                f"of a convex loss; the normalizer {self.normalizer_!r} is not "
-                "convex. Use calibration='temperature' or 'vector'."
-            )
-        return self.calibration
-
-    def _fit_calibrated(self, data, class_weight, penalty, calibration):
-        """Fit ``calibration="vector"`` or ``"ensemble"`` (in memory).
-
-        The fold models give the out-of-fold scores the map is fitted to;
-        "ensemble" keeps their mean coefficients as the model, "vector" fits
-        the model on all the data. The map folds into ``coef_`` and
-        ``intercept_``.
-        """
-        folds = data.out_of_fold(self, class_weight, self._folds())
-        n_classes = self.classes_.size
-        targets = folds.targets
-        if targets.ndim == 1:
-            targets = one_hot(targets, n_classes, np.float64)
-        mapping = fit_calibration(
-            self.normalizer_, folds.scores, targets, folds.weights, folds.folds
-        )
-        if calibration == "ensemble":
-            # The mean of the fold models: one linear model that carries the
-            # shrinkage of CalibratedClassifierCV's ensemble, at no extra fit.
-            coef = folds.coefs.mean(axis=0)
-            intercept = folds.intercepts.mean(axis=0)
-            self.n_iter_ = int(folds.n_iter.max())
-            n_passes = 0
-        else:
-            rows = data.rows(class_weight)
-            coef, intercept, self.n_iter_ = self._solve(
-                rows, n_classes, 1.0, self.warm_start
-            )
-            n_passes = rows.n_passes
-        self._apply_calibration(mapping, coef, intercept, penalty, data.dtype)
-        self.temperature_ = 1.0
-        self.n_passes_ = data.n_passes + n_passes
-        return self
-
-    def _apply_calibration(self, mapping, coef, intercept, penalty, dtype):
-        """Fold ``mapping`` into ``coef`` and ``intercept``; set the attributes."""
-        coef, intercept = mapping.fold_into(
-            np.asarray(coef, dtype=np.float64), np.asarray(intercept, dtype=np.float64)
-        )
-        if optional(self.normalizer_, "shift_invariant"):
-            # The map's biases and class-wise scales undo the centring; put
-            # back the centred representative (same predictions).
-            intercept = intercept - intercept.mean()
-            if penalty.centred:
-                coef = coef - coef.mean(axis=0)
-        self.coef_ = np.ascontiguousarray(penalty.cast(coef, dtype))
-        self.intercept_ = intercept.astype(dtype)
-        self.calibration_scale_ = mapping.scale
-        self.calibration_bias_ = mapping.bias
-        self.calibration_pull_ = mapping.pull
 
     def _encode_and_weigh(self, X, y, sample_weight):
         """Encoded labels, classes, and sample weights times the class weights.
@@ -753,210 +644,3 @@ class SoftmaxRegression(
             rng = check_random_state(self.random_state)
             return rng.normal(scale=scale, size=n_rows * n_classes)
         return np.zeros(n_rows * n_classes)
-
-    def sparsify(self):
-        """Store ``coef_`` as a ``scipy.sparse`` CSR matrix.
-
-        As :meth:`sklearn.linear_model.LogisticRegression.sparsify`: worth
-        it when most coefficients are zero (``l1_ratio > 0``); predictions
-        are unchanged, for dense and sparse input. ``intercept_`` stays
-        dense; a warm start from a sparsified model works.
-
-        Returns
-        -------
-        self : SoftmaxRegression
-            The estimator, with a sparse ``coef_``.
-        """
-        return super().sparsify()
-
-    def densify(self):
-        """Store ``coef_`` as an ndarray again (undoes :meth:`sparsify`).
-
-        Returns
-        -------
-        self : SoftmaxRegression
-            The estimator, with a dense ``coef_``.
-        """
-        return super().densify()
-
-    def _dense_coef(self):
-        """``coef_`` as an ndarray, also after :meth:`sparsify`."""
-        return self.coef_.toarray() if sp.issparse(self.coef_) else self.coef_
-
-    def _map_scores(self, X, method):
-        """Apply the normalizer's ``method`` to the score blocks of ``X``.
-
-        Rows stay in order. ``method`` is ``"__call__"`` (probabilities),
-        ``"log_proba"``, ``"decision"``, or None for the scores
-        ``(X W^T + b) / T`` themselves.
-
-        A Dask collection gives a lazy Dask array with the row chunks of
-        ``X``, evaluated chunk by chunk by the same block code.
-        """
-        check_is_fitted(self)
-        func = _scores if method is None else optional(self.normalizer_, method)
-        device_input = None if _is_dask(X) else array_api_input(X)
-        if device_input is not None:
-            return device_scores(self, X, func, device_input[0])
-        if _is_dask(X):
-            from ._dask import map_scores, validation_view
-
-            validate_data(self, validation_view(X), reset=False, skip_check_array=True)
-            return map_scores(
-                X,
-                self._dense_coef().T,
-                self.intercept_,
-                func,
-                1.0 / self.temperature_,
-                self.classes_.size,
-            )
-        # The NaN/inf test is fused into the threaded blocks (check_finite
-        # below) instead of a separate single-threaded pass over X.
-        X = validate_data(
-            self,
-            native_input(X),
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            reset=False,
-            ensure_all_finite=False,
-        )
-        dtype = np.result_type(X.dtype, self.coef_.dtype)
-        # A sparsified coef_ (a few classes by n_features) is densified per
-        # call: the blocked products want a dense W^T, and this is cheap.
-        Wt = self._dense_coef().T.astype(dtype, copy=False)
-        b = self.intercept_.astype(dtype, copy=False)
-        runner = self._runner()
-        with runner.running():
-            return map_score_blocks(
-                X, Wt, b, func, runner, 1.0 / self.temperature_, check_finite=True
-            )
-
-    @available_if(_offers_decision)
-    def decision_function(self, X):
-        """Class scores, consistent with :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
-            The normalizer's decision scores of ``(X W^T + b) / T``: the
-            scores themselves for normalizers monotone in each score
-            (softmax, sparsemax, entmax15), the log-probabilities otherwise,
-            so that their order is always that of :meth:`predict_proba`. For
-            two classes, the score of ``classes_[1]`` minus that of
-            ``classes_[0]``.
-        """
-        check_is_fitted(self)
-        check_namespace(self, X, "decision_function")
-        D = self._map_scores(X, "decision")
-        return D[:, 1] - D[:, 0] if D.shape[1] == 2 else D
-
-    def predict_proba(self, X):
-        """Class probabilities.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Rows on the simplex, columns in the order of ``classes_``.
-        """
-        check_is_fitted(self)
-        check_namespace(self, X, "predict_proba")
-        return self._map_scores(X, "__call__")
-
-    def predict_log_proba(self, X):
-        """Logarithm of the class probabilities, computed stably.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            ``-inf`` only where a normalizer gives an exact zero.
-        """
-        check_is_fitted(self)
-        check_namespace(self, X, "predict_log_proba")
-        return self._map_scores(X, "log_proba")
-
-    def predict(self, X):
-        """Class labels: the argmax of :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Predicted class labels.
-        """
-        check_is_fitted(self)
-        check_namespace(self, X, "predict")
-        device_input = None if _is_dask(X) else array_api_input(X)
-        if device_input is not None:
-            xp, device = device_input
-            indices = xp.argmax(self.predict_proba(X), axis=1)
-            return labels_of(self, indices, xp, device)
-        indices = self.predict_proba(X).argmax(axis=1)
-        if _is_dask(indices):
-            return indices.map_blocks(
-                functools.partial(np.take, self.classes_), dtype=self.classes_.dtype
-            )
-        return self.classes_[indices]
-
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy; with soft targets, the expected accuracy.
-
-        For labels this is :meth:`sklearn.base.ClassifierMixin.score`. For
-        soft targets ``Y`` it is ``sum_i s_i Y[i, predict(X)_i] / sum_i s_i``,
-        the accuracy against labels drawn from the rows of ``Y`` (exactly the
-        accuracy on the replicated data set of :meth:`fit`; plain accuracy
-        for one-hot rows). For a probabilistic score of soft targets use
-        :func:`softreg.soft_log_loss` or ``scoring=neg_soft_log_loss_scorer``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Test samples; a Dask collection is scored chunk by chunk on the
-            workers, without gathering the predictions.
-        y : array-like of shape (n_samples,) or (n_samples, n_classes)
-            True labels, or soft targets over ``classes_``.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-
-        Returns
-        -------
-        score : float
-        """
-        if _is_dask(X):
-            from ._dask import score, validation_view
-
-            check_is_fitted(self)
-            validate_data(self, validation_view(X), reset=False, skip_check_array=True)
-            return score(self, X, y, sample_weight)
-        if not is_soft(y):
-            return super().score(X, y, sample_weight=sample_weight)
-        check_is_fitted(self)
-        Y = check_soft_targets(y, np.float64)
-        if Y.shape[1] != self.classes_.size:
-            raise ValueError(
-                f"The soft targets have {Y.shape[1]} columns but the model has "
-                f"{self.classes_.size} classes."
-            )
-        hit = Y[np.arange(Y.shape[0]), self.predict_proba(X).argmax(axis=1)]
-        if sample_weight is None:
-            return float(hit.mean())
-        sample_weight = _check_sample_weight(sample_weight, hit)
-        return float(np.dot(sample_weight, hit) / sample_weight.sum())

@@ -11,6 +11,7 @@
 """
 
 import functools
+import sys
 
 import numpy as np
 
@@ -162,3 +163,9 @@ def native_labels(y):
             "those rows or give them a class first."
         )
     return y.to_numpy(dtype=dtype.numpy_dtype)
+
+
+def is_dask(obj):
+    """Whether ``obj`` is a Dask collection, without importing Dask."""
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(obj)

@@ -26,7 +26,6 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.externals import array_api_compat
-from sklearn.model_selection import check_cv
 from sklearn.utils._array_api import (
     _convert_to_numpy,
     _is_numpy_namespace,
@@ -36,8 +35,9 @@ from sklearn.utils._array_api import (
 )
 from sklearn.utils.validation import validate_data
 
-from ._targets import apply_class_weight, class_totals
-from ._temperature import held_out_terms
+from ._data import InMemoryFitData
+from ._objective import linear_scores
+from ._targets import apply_class_weight
 
 # Bytes of one row block's scores and temporaries (about eight score-sized
 # matrices) plus its rows of X. On a GPU large: every call has a fixed cost
@@ -273,25 +273,22 @@ class ArrayAPIRows:
         return int(4 * n_params * 8)
 
 
-class ArrayAPIFitData:
+class ArrayAPIFitData(InMemoryFitData):
     """Validated training data on a device, as the estimator's fit sees it.
 
     The counterpart of :class:`~softreg._data.InMemoryFitData`: ``X`` is on
     the device; the encoded targets and the sample weights are kept on the
     host (they are ``n_samples`` long) for the class totals and class
-    weights, and copied to the device once per rows object.
+    weights, and copied to the device once per rows object. The fold
+    models of ``temperature="auto"`` and ``calibration`` are fitted on the
+    device by InMemoryFitData's loop, with this class's rows and scores.
     """
 
     def __init__(self, X, targets, classes, sample_weight, xp, device):
-        self.X = X
-        self.y = targets
-        self.classes = classes
-        self.sample_weight = sample_weight
+        super().__init__(X, targets, classes, sample_weight, make_runner=None)
         self.xp = xp
         self.device = device
         self.dtype = numpy_dtype(X.dtype)
-        self.class_totals = class_totals(targets, sample_weight, classes.size)
-        self.n_passes = 0
 
     def _device_targets(self, y):
         # Labels as the index dtype of the device, soft targets in X's dtype.
@@ -315,31 +312,15 @@ class ArrayAPIFitData:
             self.device,
         )
 
-    def out_of_fold_terms(self, estimator, class_weight, splitter):
-        """Held-out criterion of ``temperature="auto"``; see InMemoryFitData.
+    def _scores(self, index, coef, intercept):
+        # The fold's held-out rows are scored on the device; only their
+        # scores (len(index) x n_classes) come to the host.
 
-        The fold models are fitted on the device; their out-of-fold scores
-        (``n_samples x n_classes``) come to the host once, where the
-        temperature is fitted.
-        """
-        from ._objective import linear_scores
-
-        xp = self.xp
-        strata = self.y if self.y.ndim == 1 else self.y.argmax(axis=1)
-        cv = check_cv(splitter, strata, classifier=True)
-        n_classes = self.classes.size
-        y, sw = apply_class_weight(self.y, self.sample_weight, class_weight)
-        scores = np.zeros((self.X.shape[0], n_classes), dtype=self.dtype)
-        dummy = np.empty((strata.size, 0))
-        for train, test in cv.split(dummy, strata):
-            rows = self.rows(class_weight, train)
-            coef, intercept, _ = estimator._solve(rows, n_classes, 1.0, False)
-            self.n_passes += rows.n_passes
-            X_test = xp.take(self.X, xp.asarray(test, device=self.device), axis=0)
-            Wt = xp.asarray(coef.T.astype(self.dtype), device=self.device)
-            b = xp.asarray(intercept.astype(self.dtype), device=self.device)
-            scores[test] = to_numpy(linear_scores(X_test, Wt, b, 1.0))
-        return held_out_terms(estimator.normalizer_, scores, y, sw)
+        xp, device = self.xp, self.device
+        X = xp.take(self.X, xp.asarray(index, device=device), axis=0)
+        Wt = xp.asarray(coef.T.astype(self.dtype), device=device)
+        b = xp.asarray(intercept.astype(self.dtype), device=device)
+        return to_numpy(linear_scores(X, Wt, b, 1.0))
 
 
 def validate_device_X(estimator, X, xp, reset):
@@ -358,7 +339,6 @@ def map_scores(estimator, X, func, xp):
 
     Returns an array of ``X``'s namespace and device.
     """
-    from ._objective import linear_scores
 
     X = validate_device_X(estimator, X, xp, reset=False)
     coef = estimator._dense_coef()

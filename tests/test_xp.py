@@ -151,6 +151,8 @@ def test_softmax_matches_logistic_regression_on_device(xp, dtype):
         dict(label_smoothing=0.1),
         dict(temperature=2.0),
         dict(temperature="auto", cv=3, random_state=0),
+        dict(calibration="vector", cv=3, random_state=0),
+        dict(calibration="ensemble", cv=3, random_state=0),
         dict(fit_intercept=False),
     ],
     ids=lambda p: ",".join(p),
@@ -170,6 +172,10 @@ def test_options_match_numpy_fit(xp, params):
     assert_allclose(_np(est.coef_), ref.coef_, atol=1e-6)
     assert est.temperature_ == pytest.approx(ref.temperature_, rel=1e-6)
     assert est.n_passes_ == pytest.approx(ref.n_passes_, abs=10)
+    if "calibration" in params:
+        # The map fitted to the device folds' out-of-fold scores.
+        assert_allclose(est.calibration_scale_, ref.calibration_scale_, rtol=1e-5)
+        assert_allclose(est.calibration_bias_, ref.calibration_bias_, atol=1e-6)
 
 
 def test_soft_targets_on_device(xp):
