@@ -47,6 +47,12 @@ from ._xp import (
 from .normalizers._base import REQUIRED_METHODS, optional
 from .normalizers._registry import NORMALIZERS, resolve_normalizer
 
+_CALIBRATION_ATTRIBUTES = (
+    "calibration_scale_",
+    "calibration_bias_",
+    "calibration_pull_",
+)
+
 
 class SoftmaxRegression(
     InferenceMixin, CalibrationMixin, PredictMixin, ClassifierMixin, BaseEstimator
@@ -487,28 +493,38 @@ class SoftmaxRegression(
         self.normalizer_ = resolve_normalizer(self.normalizer)
         calibration = self._calibration_method(data)
         if calibration in ("vector", "ensemble"):
-            return self._fit_calibrated(data, class_weight, penalty, calibration)
-        if calibration == "temperature":
-            # Temperature is post-hoc (Guo et al. 2017): the model is trained at
-            # T=1 and T is then fitted to out-of-fold scores.
-            self.temperature_ = minimize_temperature(
-                data.out_of_fold_terms(self, class_weight, self._folds())
-            )
-            train_temperature = 1.0
+            self._fit_calibrated(data, class_weight, penalty, calibration)
         else:
-            self.temperature_ = train_temperature = float(self.temperature)
-        rows = data.rows(class_weight)
-        coef, intercept, self.n_iter_ = self._solve(
-            rows, classes.size, train_temperature, self.warm_start
-        )
-        self.n_passes_ = data.n_passes + rows.n_passes
-        self.coef_ = penalty.cast(coef, data.dtype)
-        self.intercept_ = intercept.astype(data.dtype)
+            for name in _CALIBRATION_ATTRIBUTES:  # of an earlier calibrated fit
+                self.__dict__.pop(name, None)
+            if calibration == "temperature":
+                # Temperature is post-hoc (Guo et al. 2017): the model is trained
+                # at T=1 and T is then fitted to out-of-fold scores.
+                self.temperature_ = minimize_temperature(
+                    data.out_of_fold_terms(self, class_weight, self._folds())
+                )
+                train_temperature = 1.0
+            else:
+                self.temperature_ = train_temperature = float(self.temperature)
+            rows = data.rows(class_weight)
+            coef, intercept, self.n_iter_ = self._solve(
+                rows, classes.size, train_temperature, self.warm_start
+            )
+            self.n_passes_ = data.n_passes + rows.n_passes
+            self.coef_ = penalty.cast(coef, data.dtype)
+            self.intercept_ = intercept.astype(data.dtype)
         if device_input is not None:
             # As scikit-learn: fitted arrays live in X's namespace and device.
+            # Every fitted array but classes_ (which may hold strings).
             xp, device = device_input
-            self.coef_ = xp.asarray(self.coef_, device=device)
-            self.intercept_ = xp.asarray(self.intercept_, device=device)
+            for name in (
+                "coef_",
+                "intercept_",
+                "calibration_scale_",
+                "calibration_bias_",
+            ):
+                if hasattr(self, name):
+                    setattr(self, name, xp.asarray(getattr(self, name), device=device))
         return self
 
     def _encode_and_weigh(self, X, y, sample_weight):

@@ -205,7 +205,7 @@ class ArrayAPIRows:
     xp, device
         The namespace and device.
     block_rows : int, default=None
-        Rows per block; by default about 8 MiB of block (rows of X and
+        Rows per block; by default about 64 MiB of block (rows of X and
         score temporaries) on a CPU, 512 MiB on other devices.
 
     Attributes

@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import approx_fprime
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.datasets import load_digits, make_classification
+from sklearn.datasets import load_digits, load_iris, make_classification
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -277,3 +277,14 @@ def test_pull_choice_splits_by_fold_and_prefers_temperature_on_ties():
     m2 = fit_calibration(Softmax(), Z2, np.eye(3)[y], np.ones(600), folds)
     assert np.isfinite(m2.pull)
     assert m2.scale[2] < m2.scale[:2].min()
+
+
+def test_refit_without_calibration_drops_the_map():
+    X, y = load_iris(return_X_y=True)
+    clf = SoftmaxRegression(calibration="vector", cv=3, random_state=0).fit(X, y)
+    assert hasattr(clf, "calibration_scale_")
+    clf.set_params(calibration=None).fit(X, y)
+    plain = SoftmaxRegression().fit(X, y)
+    assert not hasattr(clf, "calibration_scale_")
+    assert not hasattr(clf, "calibration_pull_")
+    assert_array_equal(clf.coef_, plain.coef_)

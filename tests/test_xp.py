@@ -172,10 +172,11 @@ def test_options_match_numpy_fit(xp, params):
     assert_allclose(_np(est.coef_), ref.coef_, atol=1e-6)
     assert est.temperature_ == pytest.approx(ref.temperature_, rel=1e-6)
     assert est.n_passes_ == pytest.approx(ref.n_passes_, abs=10)
+    assert type(est.coef_) is type(xp.asarray(X))
     if "calibration" in params:
         # The map fitted to the device folds' out-of-fold scores.
-        assert_allclose(est.calibration_scale_, ref.calibration_scale_, rtol=1e-5)
-        assert_allclose(est.calibration_bias_, ref.calibration_bias_, atol=1e-6)
+        assert_allclose(_np(est.calibration_scale_), ref.calibration_scale_, rtol=1e-5)
+        assert_allclose(_np(est.calibration_bias_), ref.calibration_bias_, atol=1e-6)
 
 
 def test_soft_targets_on_device(xp):
