@@ -54,15 +54,21 @@ class InMemoryFitData:
     def rows(self, class_weight, index=None):
         """The rows of the fit (or of ``index``), with class weights applied."""
         y, sw = apply_class_weight(self.y, self.sample_weight, class_weight)
-        X = self.X
-        if index is not None:
-            X, y, sw = X[index], y[index], sw[index]
-        return InMemoryRows(X, y, sw, self.classes.size, self._make_runner())
+        if index is None:
+            return self._make_rows(self.X, y, sw)
+        return self._make_rows(self._take(index), y[index], sw[index])
+
+    def _take(self, index):
+        """The rows ``index`` of ``X``."""
+        return self.X[index]
+
+    def _make_rows(self, X, y, sample_weight):
+        return InMemoryRows(X, y, sample_weight, self.classes.size, self._make_runner())
 
     def _scores(self, index, coef, intercept):
         """Scores of the rows ``index`` under ``(coef, intercept)``, at T=1."""
         return linear_scores(
-            self.X[index],
+            self._take(index),
             coef.T.astype(self.dtype),
             intercept.astype(self.dtype),
             1.0,

@@ -35,9 +35,9 @@ from sklearn.utils._array_api import (
 )
 from sklearn.utils.validation import validate_data
 
+from ._blocks import InMemoryRows
 from ._data import InMemoryFitData
 from ._objective import linear_scores
-from ._targets import apply_class_weight
 
 # Bytes of one row block's scores and temporaries (about eight score-sized
 # matrices) plus its rows of X. On a GPU large: every call has a fixed cost
@@ -261,12 +261,8 @@ class ArrayAPIRows:
         parts = func(self.chunk, *(self._to_device(a) for a in args))
         return tuple(self._to_host(p) for p in parts)
 
-    def feature_moments(self, kernel):
-        """Weighted column means and mean squares (one pass, first call only)."""
-        if self._moments is None:
-            m, q = self.map_reduce(kernel.moments)
-            self._moments = m / self.sw_sum, q / self.sw_sum
-        return self._moments
+    # The same cached pass as in memory: one map_reduce of kernel.moments.
+    feature_moments = InMemoryRows.feature_moments
 
     def memory_estimate(self, n_params, n_score_columns):
         """Host bytes per pass: the parameters and the result, in float64."""
@@ -295,18 +291,17 @@ class ArrayAPIFitData(InMemoryFitData):
         y = y.astype(np.int64) if y.ndim == 1 else y.astype(self.dtype)
         return self.xp.asarray(y, device=self.device)
 
-    def rows(self, class_weight, index=None):
-        """The rows of the fit (or of ``index``), with class weights applied."""
+    def _take(self, index):
+        return self.xp.take(self.X, self.xp.asarray(index, device=self.device), axis=0)
+
+    def _make_rows(self, X, y, sample_weight):
+        # The targets and weights (n_samples long) go to the device once per
+        # rows object.
         xp = self.xp
-        y, sw = apply_class_weight(self.y, self.sample_weight, class_weight)
-        X = self.X
-        if index is not None:
-            X = xp.take(X, xp.asarray(index, device=self.device), axis=0)
-            y, sw = y[index], sw[index]
         return ArrayAPIRows(
             X,
             self._device_targets(y),
-            xp.asarray(np.asarray(sw, dtype=self.dtype), device=self.device),
+            xp.asarray(np.asarray(sample_weight, dtype=self.dtype), device=self.device),
             self.classes.size,
             xp,
             self.device,
@@ -315,12 +310,10 @@ class ArrayAPIFitData(InMemoryFitData):
     def _scores(self, index, coef, intercept):
         # The fold's held-out rows are scored on the device; only their
         # scores (len(index) x n_classes) come to the host.
-
         xp, device = self.xp, self.device
-        X = xp.take(self.X, xp.asarray(index, device=device), axis=0)
         Wt = xp.asarray(coef.T.astype(self.dtype), device=device)
         b = xp.asarray(intercept.astype(self.dtype), device=device)
-        return to_numpy(linear_scores(X, Wt, b, 1.0))
+        return to_numpy(linear_scores(self._take(index), Wt, b, 1.0))
 
 
 def validate_device_X(estimator, X, xp, reset):
