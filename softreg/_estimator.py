@@ -630,6 +630,13 @@ class SoftmaxRegression(
                 max_iter=self.max_iter,
                 verbose=self.verbose,
             )
+        if n_iter == 0 and w0 is not None and np.array_equal(w, w0):
+            # No step was taken from a warm start (max_iter=0, or a start that
+            # already meets tol): return the previous model bit for bit.
+            # Centring below is not idempotent in floating point.
+            previous = self._warm_start_params(n_classes, n_features, warm_start)
+            if previous is not None:
+                return (*previous, n_iter)
         params = w.reshape(-1, n_classes)
         coef = params[:n_features].T
         intercept = params[n_features] if self.fit_intercept else np.zeros(n_classes)
@@ -644,14 +651,21 @@ class SoftmaxRegression(
                 coef = coef - coef.mean(axis=0)
         return np.ascontiguousarray(coef), intercept, n_iter
 
-    def _initial_params(self, normalizer, n_classes, n_features, warm_start):
-        n_rows = n_features + int(self.fit_intercept)
+    def _warm_start_params(self, n_classes, n_features, warm_start):
+        """The fitted ``(coef, intercept)`` a warm start begins from, or None."""
         if (
             warm_start
             and hasattr(self, "coef_")
             and tuple(self.coef_.shape) == (n_classes, n_features)
         ):
-            coef, intercept = to_numpy(self._dense_coef()), to_numpy(self.intercept_)
+            return to_numpy(self._dense_coef()), to_numpy(self.intercept_)
+        return None
+
+    def _initial_params(self, normalizer, n_classes, n_features, warm_start):
+        n_rows = n_features + int(self.fit_intercept)
+        previous = self._warm_start_params(n_classes, n_features, warm_start)
+        if previous is not None:
+            coef, intercept = previous
             start = np.vstack([coef.T, intercept[None, :]])
             start = start[:n_rows]
             return np.ascontiguousarray(start, dtype=np.float64).ravel()
