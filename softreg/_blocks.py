@@ -179,9 +179,20 @@ class CSRBlock:
         return out
 
     def add_rmatmul(self, R, out):
-        """``out += X_b.T @ R``; ``out`` is C-contiguous of X's dtype."""
-        if _sparsetools is None:  # pragma: no cover
+        """``out += X_b.T @ R``; ``out`` is C-contiguous.
+
+        The kernel accumulates in place only when ``R`` and ``out`` have X's
+        dtype; a wider ``out`` (float64 sums of float32 data) gets the
+        block's product in X's dtype added to it, and a wider ``R`` is
+        multiplied in its own dtype.
+        """
+        if _sparsetools is None or R.dtype != self.dtype:
             out += self._public().T @ R
+            return
+        if out.dtype != self.dtype:
+            part = np.zeros(out.shape, dtype=self.dtype)
+            self.add_rmatmul(R, part)
+            out += part
             return
         _sparsetools.csc_matvecs(
             self.shape[1],
@@ -538,6 +549,10 @@ class InMemoryRows:
     block_rows : int, default=None
         Rows per block; by default sized by :func:`plan_blocks`.
     """
+
+    #: float32 rows can be evaluated at float64 parameters (float64 scores):
+    #: numpy upcasts a block of ``X`` in the products.
+    mixed_precision = True
 
     def __init__(self, X, y, sample_weight, n_classes, runner=None, block_rows=None):
         self.X = X

@@ -471,6 +471,10 @@ class DaskRows:
         Weighted column means and mean squares, from the first pass.
     """
 
+    #: The chunks are NumPy blocks, as in memory: float32 data can be
+    #: evaluated with float64 scores (see :class:`~softreg._blocks.InMemoryRows`).
+    mixed_precision = True
+
     def __init__(self, parts, prep, shape, sw_sum, uniform_weight, moments):
         self._parts = parts
         self.prep = prep

@@ -199,6 +199,9 @@ class NumpyOps:
     kernel's math is written once whatever library holds the rows.
     """
 
+    #: The dtype sums over rows are accumulated in.
+    acc = np.float64
+
     @staticmethod
     def zeros(shape):
         """A float64 accumulator."""
@@ -280,7 +283,10 @@ class ChunkKernel:
     def loss_gradient(self, chunk, Wt, b):
         """``(sum_i s_i loss_i, X^T R, column sums of R)`` over the chunk."""
         ops = getattr(chunk, "ops", NumpyOps)
-        G = chunk.zeros(Wt.shape, Wt.dtype)
+        # Each block's products are in X's dtype; their sum over blocks is in
+        # float64 (as scikit-learn's loss module sums), so that float32 data
+        # do not add the rounding of every block's partial sum to the gradient.
+        G = chunk.zeros(Wt.shape, ops.acc)
         gb = ops.zeros(self.n_classes)
         loss = 0.0
         for Xb, yb, sb in chunk:
@@ -307,7 +313,7 @@ class ChunkKernel:
         """
         ops = getattr(chunk, "ops", NumpyOps)
         K = self.n_classes
-        G = chunk.zeros((WVt.shape[0], K), WVt.dtype)
+        G = chunk.zeros((WVt.shape[0], K), ops.acc)
         gb = ops.zeros(K)
         for Xb, yb, sb in chunk:
             ZV = linear_scores(Xb, WVt, bv, self.inv_temperature)
@@ -446,6 +452,9 @@ class LinearObjective:
         self.n_samples = rows.n_samples
         self.n_features = rows.n_features
         self.dtype = rows.dtype
+        # The dtype of the parameters, hence of the scores, in the passes:
+        # X's, until refine_precision() asks for float64.
+        self.score_dtype = np.dtype(rows.dtype)
         self.sw_sum = rows.sw_sum
         self.penalty = (penalty if penalty is not None else ElasticNet()).bind(
             C, self.sw_sum
@@ -485,9 +494,33 @@ class LinearObjective:
         k = self.n_classes + extra_classes
         return self.rows.memory_estimate(self.n_params, k) + 4 * self.n_params * 8
 
+    def refine_precision(self):
+        """Evaluate float32 data with float64 parameters and scores from now on.
+
+        Float32 scores round every row's loss and residual to about 6e-8
+        relative, which puts a floor under the gradient the solvers can
+        reach (about ``eps32 |x| / sqrt(n)`` per entry). With float64
+        parameters the products upcast each block of ``X`` (in cache, never
+        the whole ``X``): each pass costs about as much as on float64 data.
+        The solvers call this only when the float32 passes cannot meet
+        ``tol``.
+
+        Returns
+        -------
+        refined : bool
+            False if the scores are already float64, or if the rows cannot
+            mix precisions (array-API data).
+        """
+        if self.score_dtype == np.float64 or not self.rows.mixed_precision:
+            return False
+        self.score_dtype = np.dtype(np.float64)
+        return True
+
     def _params(self, w):
-        """``(W^T, b)`` in X's dtype, contiguous, for the block products."""
-        Wt, b = unpack(np.asarray(w, dtype=self.dtype), self.n_features, self.n_classes)
+        """``(W^T, b)`` in the score dtype, contiguous, for the block products."""
+        Wt, b = unpack(
+            np.asarray(w, dtype=self.score_dtype), self.n_features, self.n_classes
+        )
         return np.ascontiguousarray(Wt), b
 
     def _gradient(self, G, gb, w64):

@@ -154,18 +154,85 @@ class _Solver:
         return f"<solver {self.name!r} requires={list(self.requires)}>"
 
 
+class _Values:
+    """The objective's value as the optimiser is told it.
+
+    Near the optimum the objective changes between iterates by about
+    ``|g|^2 / curvature``, which falls below the rounding of its value (a
+    sum of per-row losses computed from rounded scores: about
+    ``eps |f| / sqrt(n)`` for float32 scores). From there on, line searches
+    and L-BFGS-B's ``ftol`` test compare noise: they spend passes on
+    rejected steps, or stop with the gradient above ``tol``. The gradient
+    keeps its accuracy far longer (it is what ``tol`` measures).
+
+    So values are first *measured* (the objective's own, as scikit-learn's
+    solvers use them). Once a step's measured change disagrees with the
+    change its gradients predict (trapezoid rule: ``(g_0 + g_1) . d / 2``,
+    exact for quadratics) by more than half, while both are at rounding
+    level, values become *integrated*: each new point's value is the base
+    iterate's plus that trapezoid estimate, so values are as accurate as the
+    gradients. The switch happens in place: the base's value is the one the
+    optimiser already holds. After a restart (see :func:`_run`) integrated
+    values start from 0, so that changes far below the objective's own
+    size are not absorbed by rounding.
+
+    Parameters
+    ----------
+    problem : Standardized or BoundedView
+        Has ``loss_gradient`` and ``value_eps``.
+    """
+
+    def __init__(self, problem):
+        self.problem = problem
+        self.integrated = False
+        self.restart()
+
+    def restart(self):
+        """Forget the iterates: the next point evaluated is the new base."""
+        self._base = None
+        self._recent = []
+
+    def loss_gradient(self, x):
+        loss, g = self.problem.loss_gradient(x)
+        if self._base is None:
+            value = 0.0 if self.integrated else loss
+            self._base = (np.array(x), value, g)
+        else:
+            bx, bvalue, bg = self._base
+            predicted = 0.5 * float((bg + g) @ (x - bx))
+            if not self.integrated:
+                rounding = np.sqrt(self.problem.value_eps) * max(abs(bvalue), 1.0)
+                # Measured values at their rounding: integrate from here on,
+                # from the base's measured value, which the optimiser holds.
+                self.integrated = 0 < abs(predicted) <= rounding and abs(
+                    (loss - bvalue) - predicted
+                ) > 0.5 * abs(predicted)
+            value = bvalue + predicted if self.integrated else loss
+        self._recent = [*self._recent[-3:], (np.array(x), value, g)]
+        return value, g
+
+    def accept(self, x):
+        """The optimiser moved to ``x`` (its callback): the next steps' base."""
+        for point in reversed(self._recent):
+            if np.array_equal(point[0], x):
+                self._base = point
+                return
+
+
 class _Monitor:
     """The per-iteration callback: verbose output and the shared stop test."""
 
-    def __init__(self, problem, tol, verbose):
+    def __init__(self, problem, tol, verbose, values):
         self.problem = problem
         self.tol = tol
         self.verbose = verbose
+        self.values = values
         self.n_iter = 0
         self.converged = False
 
     def __call__(self, intermediate_result):
         self.n_iter += 1
+        self.values.accept(intermediate_result.x)
         grad_max = self.problem.grad_max(intermediate_result.x)
         if self.verbose:
             print(
@@ -178,7 +245,18 @@ class _Monitor:
 
 
 def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
-    monitor = _Monitor(problem, tol, verbose)
+    """Minimise until the optimality measure meets ``tol`` or nothing helps.
+
+    Returns ``(w, n_iter, converged, message)``; ``message`` says why the
+    last run stopped. A run that stops above ``tol`` (line search failure,
+    L-BFGS-B's ``ftol`` test, scipy's precision-loss stop) is restarted from
+    its end point, each time with more accurate values: integrated values
+    (see :class:`_Values`), then, for float32 data, float64 scores
+    (:meth:`~softreg._objective.LinearObjective.refine_precision`). It stops
+    when a restart no longer lowers the measure.
+    """
+    values = _Values(problem)
+    monitor = _Monitor(problem, tol, verbose, values)
     w0 = problem.project(w0)
     u = problem.to_u(w0)
     if max_iter == 0:
@@ -188,46 +266,57 @@ def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
     # Start already converged (e.g. a warm start at the optimum): no step.
     if problem.grad_max(u) <= tol:
         return w0, 0, True, "gradient already below tol at the start"
+    best = np.inf
     while True:
+        values.restart()
+        run_options = {**options, "maxiter": max_iter - monitor.n_iter}
+        if values.integrated and method == "L-BFGS-B":
+            # Integrated values are small numbers accurate to the gradient's
+            # precision: any decrease is real, so only "no decrease" stops.
+            run_options["ftol"] = 0.0
         result = minimize(
-            problem.loss_gradient,
+            values.loss_gradient,
             u,
             method=method,
             jac=True,
             hessp=problem.hessp if hessp else None,
             bounds=problem.bounds,
             callback=monitor,
-            options={**options, "maxiter": max_iter - monitor.n_iter},
+            options=run_options,
         )
-        u = result.x
+        u, message = result.x, result.message
+        if monitor.converged or monitor.n_iter >= max_iter:
+            break
         # scipy's Newton-CG ends its inner CG, with a zero step, once the
         # curvature along the gradient is below an absolute 3 eps: near the
         # optimum of a weakly penalised problem that happens before the
         # gradient is small, and scipy then reports success. Scaling the
         # objective by a constant changes neither its minimiser nor the
         # Newton step, only that absolute test: restart, scaled.
-        stalled = (
-            method == "Newton-CG"
-            and result.success
-            and not monitor.converged
-            and monitor.n_iter < max_iter
-            and problem.factor < 1e12
-        )
-        if not stalled:
+        if method == "Newton-CG" and result.success and problem.factor < 1e12:
+            problem.set_factor(problem.factor * 1e4)
+            continue
+        reached = problem.grad_max(u)
+        if reached <= tol or reached >= best:
             break
-        problem.set_factor(problem.factor * 1e4)
+        best = reached
+        if not values.integrated:
+            values.integrated = True
+        elif not problem.refine_precision():
+            break
     problem.set_factor(1.0)
-    # L-BFGS-B's own success (its ftol test) also counts, as in
-    # LogisticRegression, and so does trust-ncg's status 2 (its quadratic
-    # model predicts no decrease): in both the objective cannot decrease
-    # further in floating point, e.g. float32 data at a very small tol.
-    converged = (
-        monitor.converged
-        or (result.success and method == "L-BFGS-B")
-        or (result.status == 2 and method == "trust-ncg")
-        or problem.grad_max(u) <= tol
-    )
-    return problem.to_w(u), max(monitor.n_iter, 1), converged, result.message
+    # (After the callback's stop, scipy's result.x may not be the point the
+    # callback tested; its test stands.)
+    reached = 0.0 if monitor.converged else problem.grad_max(u)
+    converged = reached <= tol
+    if not converged and monitor.n_iter < max_iter:
+        message = (
+            f"{message}; the objective cannot decrease further in floating point "
+            f"(largest {problem.measure} {reached:.3g} > tol={tol:g})"
+        )
+    elif not converged:
+        message = f"{message}; largest {problem.measure} {reached:.3g} > tol={tol:g}"
+    return problem.to_w(u), max(monitor.n_iter, 1), converged, message
 
 
 def _caller_stacklevel():

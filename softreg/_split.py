@@ -51,6 +51,8 @@ class BoundedView:
     """
 
     hessp = None
+    #: What :meth:`grad_max` measures, for messages.
+    measure = "optimality violation (projected gradient entry)"
 
     def __init__(self, problem, penalty):
         self.problem = problem
@@ -121,6 +123,13 @@ class BoundedView:
             g = np.concatenate([gV + weight, weight - gV, g[m:]])
         self.last_loss = self.problem.last_loss + l1
         return loss, g
+
+    def refine_precision(self):
+        return self.problem.refine_precision()
+
+    @property
+    def value_eps(self):
+        return self.problem.value_eps
 
     def grad_max(self, x):
         """Largest KKT violation of the original problem at ``x``."""

@@ -46,6 +46,8 @@ class Standardized:
 
     #: Variable bounds for L-BFGS-B: none (see :mod:`softreg._split`).
     bounds = None
+    #: What :meth:`grad_max` measures, for messages.
+    measure = "gradient entry"
 
     def __init__(self, objective, standardize=True):
         self.objective = objective
@@ -142,6 +144,18 @@ class Standardized:
         self.last_loss = loss
         self._last = self.factor * loss, self.pull_back(self.factor * g)
         return self._last
+
+    def refine_precision(self):
+        """:meth:`LinearObjective.refine_precision`; forgets the cached pass."""
+        refined = self.objective.refine_precision()
+        if refined:
+            self._last_u = None
+        return refined
+
+    @property
+    def value_eps(self):
+        """Relative rounding of one score: eps of the passes' score dtype."""
+        return float(np.finfo(self.objective.score_dtype).eps)
 
     def project(self, w):
         """The feasible point nearest ``w``: ``w`` itself (no constraints)."""

@@ -215,6 +215,10 @@ class ArrayAPIRows:
         parameters in, the loss and gradient (or Hessian product) out.
     """
 
+    #: Array libraries do not multiply float32 by float64 arrays (and some
+    #: devices have no float64): the scores stay in ``X``'s dtype.
+    mixed_precision = False
+
     def __init__(self, X, y, sample_weight, n_classes, xp, device, block_rows=None):
         self.X = X
         self.xp = xp
