@@ -29,6 +29,7 @@ from ._calibration import fit_calibration
 from ._estimator import SoftmaxRegression
 from ._objective import linear_scores
 from ._path import c_grid, fit_path
+from ._solvers import deferred_convergence_warnings, reissue_convergence_warnings
 from ._temperature import fit_temperature
 from .normalizers._base import one_hot
 from .normalizers._registry import resolve_normalizer
@@ -318,7 +319,22 @@ class SoftmaxRegressionCV(SoftmaxRegression):
     def _fold_path(
         self, X, y, y_enc, weights, score_weight, train, test, Cs, l1_ratio, ctx
     ):
-        """Fit one path on ``train`` and score every step on ``test``."""
+        """Fit one path on ``train`` and score every step on ``test``.
+
+        Returns the path's coefficients, intercepts, iterations, scores and
+        the convergence warnings of its fits, for the caller to re-issue.
+        """
+        with deferred_convergence_warnings() as messages:
+            return (
+                *self._fold_path_fits(
+                    X, y, y_enc, weights, score_weight, train, test, Cs, l1_ratio, ctx
+                ),
+                messages,
+            )
+
+    def _fold_path_fits(
+        self, X, y, y_enc, weights, score_weight, train, test, Cs, l1_ratio, ctx
+    ):
         n_classes = ctx["classes"].size
         est = self._estimator(
             l1_ratio, ctx["n_threads"], ctx["train_T"], ctx["random_state"]
@@ -460,6 +476,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
             for f, j in tasks
         )
 
+        reissue_convergence_warnings(m for r in results for m in r[4])
         n_folds, n_l1, n_cs = len(folds), l1_ratios.size, Cs.size
         n_classes, n_features = classes.size, X.shape[1]
         coefs = np.array([r[0] for r in results]).reshape(

@@ -29,7 +29,9 @@ original problem; only the path there is shorter on badly scaled data.
 
 import os
 import sys
+import threading
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 from scipy.optimize import minimize
@@ -340,13 +342,47 @@ def _caller_stacklevel():
     return level
 
 
+_DEFERRED = threading.local()
+
+
+@contextmanager
+def deferred_convergence_warnings():
+    """Collect the ConvergenceWarnings of this thread's fits instead of issuing them.
+
+    For fits run in worker threads (:class:`~softreg.SoftmaxRegressionCV`'s
+    folds): a warning issued there would point at the thread pool's code,
+    and :func:`warnings.catch_warnings` is not thread-safe. The caller
+    re-issues the collected messages with :func:`reissue_convergence_warnings`
+    from its own thread, where they point at the user's line.
+
+    Yields
+    ------
+    messages : list of str
+    """
+    saved = getattr(_DEFERRED, "messages", None)
+    _DEFERRED.messages = messages = []
+    try:
+        yield messages
+    finally:
+        _DEFERRED.messages = saved
+
+
+def reissue_convergence_warnings(messages):
+    """Issue collected messages once each, pointing at the code that called fit."""
+    for message in dict.fromkeys(messages):
+        warnings.warn(message, ConvergenceWarning, stacklevel=_caller_stacklevel())
+
+
 def _warn(name, n_iter, message):
-    warnings.warn(
+    text = (
         f"{name} did not converge ({message}) after {n_iter} iterations. "
-        "Increase max_iter, loosen tol, or try another solver.",
-        ConvergenceWarning,
-        stacklevel=_caller_stacklevel(),
+        "Increase max_iter, loosen tol, or try another solver."
     )
+    deferred = getattr(_DEFERRED, "messages", None)
+    if deferred is not None:
+        deferred.append(text)
+        return
+    warnings.warn(text, ConvergenceWarning, stacklevel=_caller_stacklevel())
 
 
 def minimize_lbfgs(objective, w0, *, tol, max_iter, verbose=0, standardize=True):

@@ -1,5 +1,6 @@
 """Pickle and joblib round trips, and models pickled by an earlier version."""
 
+import importlib.util
 import io
 import pickle
 import warnings
@@ -49,6 +50,15 @@ def test_unfitted_estimator_pickles():
     clf.fit(X, y)
 
 
+def _make_script():
+    spec = importlib.util.spec_from_file_location(
+        "make_pickled_models", DATA / "make_pickled_models.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _stored_models():
     files = sorted(DATA.glob("models-*.pkl"))
     assert files, "tests/data/make_pickled_models.py has not been run"
@@ -66,17 +76,37 @@ def test_models_pickled_by_a_released_version_predict_identically(path):
             payload = pickle.load(f)
     query = payload["query"]
     assert set(payload["models"]) == set(payload["expected"])
+    # Bit for bit on the machine that wrote the file (files from before the
+    # fingerprint was recorded have none); elsewhere other SIMD and BLAS
+    # kernels round the scores differently, within the bound below.
+    same_machine = payload.get("machine") == _make_script().machine_fingerprint()
     for name, model in payload["models"].items():
         expected = payload["expected"][name]
         Xq = query.astype(model.coef_.dtype)
-        # Other BLAS builds may round the scores differently in the last bit.
-        np.testing.assert_allclose(
-            model.predict_proba(Xq), expected["predict_proba"], rtol=1e-12, atol=1e-15
-        )
-        assert_array_equal(model.predict(Xq), expected["predict"])
-        np.testing.assert_allclose(
-            model.decision_function(Xq), expected["decision_function"], rtol=1e-12
-        )
+        proba = model.predict_proba(Xq)
+        decision = model.decision_function(Xq)
+        if same_machine:
+            assert_array_equal(proba, expected["predict_proba"])
+            assert_array_equal(decision, expected["decision_function"])
+            assert_array_equal(model.predict(Xq), expected["predict"])
+        else:
+            # A score x @ w + b of p terms rounds by at most about
+            # p eps (|x| @ |w| + |b|) in the model's dtype, divided by T;
+            # the normalizers' outputs move by at most a few times that.
+            eps = np.finfo(model.coef_.dtype).eps
+            magnitude = np.abs(Xq) @ np.abs(model.coef_).T + np.abs(model.intercept_)
+            atol = 4 * Xq.shape[1] * eps * magnitude.max() / model.temperature_
+            np.testing.assert_allclose(proba, expected["predict_proba"], atol=atol)
+            np.testing.assert_allclose(
+                decision, expected["decision_function"], rtol=0, atol=4 * atol
+            )
+            # Labels agree wherever the top two probabilities are not tied
+            # within that bound.
+            top2 = np.sort(expected["predict_proba"], axis=1)[:, -2:]
+            clear = top2[:, 1] - top2[:, 0] > 2 * atol
+            assert_array_equal(
+                model.predict(Xq)[clear], np.asarray(expected["predict"])[clear]
+            )
         # ... and it can be refitted.
         assert model.fit(Xq, model.predict(Xq)).classes_.size >= 2
 

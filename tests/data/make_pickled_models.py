@@ -49,6 +49,7 @@ def main():
             "decision_function": model.decision_function(Xq),
         }
     payload = {
+        "machine": machine_fingerprint(),
         "softreg_version": softreg.__version__,
         "sklearn_version": sklearn.__version__,
         "numpy_version": np.__version__,
@@ -60,6 +61,31 @@ def main():
     with open(path, "wb") as f:
         pickle.dump(payload, f, protocol=4)
     print(f"wrote {path} ({path.stat().st_size} bytes)")
+
+
+def machine_fingerprint():
+    """What decides the last bits of a prediction: CPU features numpy uses,
+    the BLAS kernel, and the library versions. Predictions are compared
+    bit for bit only on a machine with the same fingerprint."""
+    import platform
+
+    import threadpoolctl
+
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # pragma: no cover - numpy < 2
+        __cpu_features__ = {}
+    blas = [
+        (info.get("internal_api"), info.get("version"), info.get("architecture"))
+        for info in threadpoolctl.threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
+    return {
+        "machine": platform.machine(),
+        "numpy": np.__version__,
+        "cpu_features": sorted(k for k, on in __cpu_features__.items() if on),
+        "blas": sorted(map(str, blas)),
+    }
 
 
 if __name__ == "__main__":
