@@ -102,7 +102,9 @@ class SoftmaxRegressionCV(SoftmaxRegression):
     solver : {"lbfgs", "newton-cg", "trust-ncg"}, default="lbfgs"
         As in :class:`SoftmaxRegression`.
     tol : float, default=1e-4
-        Stopping tolerance of every fit (largest gradient entry).
+        Stopping tolerance of every fit (largest gradient entry, as in
+        :class:`SoftmaxRegression`). Fits that stop above it warn once per
+        distinct message, at the line that called ``fit``.
     max_iter : int, default=100
         Iteration limit of every fit.
     class_weight : dict or "balanced", default=None

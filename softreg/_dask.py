@@ -8,8 +8,11 @@ A pass over the data is the same per-chunk function as in memory
 ``X`` on the workers, followed by a fixed-shape tree of additions of the
 small results. Only the kernel and the parameters travel to the workers and
 only the reduced sums come back; nothing of ``n_samples`` rows is gathered
-on the client. The tree is fixed by the number of chunks, so the same data
-in the same chunks give bit-identical results whatever worker ran what.
+on the client. The tree is fixed by the number of chunks, so the sums are
+added in the same order whatever worker ran what; on a distributed cluster
+a chunk moved between processes may still round its last bits differently
+(memory offsets change some kernels' rounding), so refits there agree to the
+solver's tolerance rather than bit for bit.
 """
 
 import contextlib

@@ -106,10 +106,12 @@ class SoftmaxRegression(
         class weight ``c_k`` multiplies the weight ``Y[i, k]`` of class ``k``
         in row ``i``, as in the replicated data set (see :meth:`fit`).
     tol : float, default=1e-4
-        Stop when the largest absolute gradient entry falls below ``tol``
-        (L-BFGS-B's ``gtol``); with ``l1_ratio > 0`` or ``bounds``, the
-        largest violation of the optimality conditions (the projected
-        gradient, in the original coefficients).
+        Stop when the largest absolute gradient entry (in ``coef_`` and
+        ``intercept_``) is at most ``tol``; with ``l1_ratio > 0`` or
+        ``bounds``, the largest violation of the optimality conditions (the
+        projected gradient). Every solver meets it or raises a
+        ConvergenceWarning naming the value it reached; see the user guide's
+        "Numerical behaviour" page.
     max_iter : int, default=100
         Maximum number of solver iterations. 0 runs none: the starting
         coefficients (zeros, or the previous fit's with ``warm_start``) are

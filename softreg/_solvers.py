@@ -41,6 +41,9 @@ from ._split import bounded
 from ._standardize import Standardized
 from .normalizers._base import missing_methods
 
+# Iterations without a lower optimality measure after which a run on
+# integrated values counts as stalled (L-BFGS-B's memory, maxcor).
+_STALL_ITERATIONS = 10
 # L-BFGS-B keeps 10 correction pairs (scikit-learn's maxcor); with its other
 # work arrays and scipy's wrappers that is about 40 vectors of n_params.
 _LBFGS_VECTORS = 40
@@ -190,9 +193,13 @@ class _Values:
         self.restart()
 
     def restart(self):
-        """Forget the iterates: the next point evaluated is the new base."""
+        """Forget the iterates: the next point evaluated is the new base.
+
+        Integrated values then start from 0 (``from_zero``).
+        """
         self._base = None
         self._recent = []
+        self.from_zero = self.integrated
 
     def loss_gradient(self, x):
         loss, g = self.problem.loss_gradient(x)
@@ -231,6 +238,24 @@ class _Monitor:
         self.values = values
         self.n_iter = 0
         self.converged = False
+        self.restart()
+
+    def restart(self):
+        self._best = np.inf
+        self._best_x = None
+        self._since_best = 0
+
+    def best_point(self, x):
+        """The iterate of the last run with the lowest measure, or ``x``.
+
+        After the callback's stop, that is the point it tested (scipy's
+        result may hold another).
+        """
+        if self._best_x is not None and (
+            self.converged or self.problem.grad_max(x) > self._best
+        ):
+            return self._best_x
+        return x
 
     def __call__(self, intermediate_result):
         self.n_iter += 1
@@ -241,8 +266,17 @@ class _Monitor:
                 f"iter {self.n_iter:4d}  loss {self.problem.last_loss:.10g}  "
                 f"|grad|_max {grad_max:.3e}"
             )
+        if grad_max < self._best:
+            self._best_x = np.array(intermediate_result.x)
         if grad_max <= self.tol:
             self.converged = True
+            raise StopIteration
+        # Integrated values always "decrease" a little, even when the
+        # gradient is at its own rounding floor: a run whose measure has not
+        # improved for as many iterations as L-BFGS remembers is stalled.
+        self._since_best = 0 if grad_max < self._best else self._since_best + 1
+        self._best = min(self._best, grad_max)
+        if self.values.integrated and self._since_best >= _STALL_ITERATIONS:
             raise StopIteration
 
 
@@ -271,6 +305,7 @@ def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
     best = np.inf
     while True:
         values.restart()
+        monitor.restart()
         run_options = {**options, "maxiter": max_iter - monitor.n_iter}
         if values.integrated and method == "L-BFGS-B":
             # Integrated values are small numbers accurate to the gradient's
@@ -286,7 +321,7 @@ def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
             callback=monitor,
             options=run_options,
         )
-        u, message = result.x, result.message
+        u, message = monitor.best_point(result.x), result.message
         if monitor.converged or monitor.n_iter >= max_iter:
             break
         # scipy's Newton-CG ends its inner CG, with a zero step, once the
@@ -299,18 +334,19 @@ def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
             problem.set_factor(problem.factor * 1e4)
             continue
         reached = problem.grad_max(u)
-        if reached <= tol or reached >= best:
+        if reached <= tol:
             break
-        best = reached
-        if not values.integrated:
+        # Escalate: integrated values from 0, then float64 scores; at the
+        # last level, restart only while restarts lower the measure.
+        if not values.from_zero:
             values.integrated = True
-        elif not problem.refine_precision():
+        elif not problem.refine_precision() and reached >= best:
             break
+        best = min(best, reached)
     problem.set_factor(1.0)
-    # (After the callback's stop, scipy's result.x may not be the point the
-    # callback tested; its test stands.)
-    reached = 0.0 if monitor.converged else problem.grad_max(u)
-    converged = reached <= tol
+    # The callback's test stands for the point it tested (no extra pass).
+    converged = monitor.converged or problem.grad_max(u) <= tol
+    reached = problem.grad_max(u) if not converged else 0.0
     if not converged and monitor.n_iter < max_iter:
         message = (
             f"{message}; the objective cannot decrease further in floating point "

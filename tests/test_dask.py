@@ -314,8 +314,15 @@ def test_local_cluster_fit_and_predict(cluster_client):
     model = SoftmaxRegression(**params).fit(dX, dy, sample_weight=dsw)
     ref = SoftmaxRegression(**params).fit(X, y, sample_weight=sw)
     _agree(model, ref)
+    # A refit on the cluster is not promised bit for bit: chunks that move
+    # between worker processes land at other memory offsets, and some SIMD
+    # and BLAS kernels (OpenBLAS's SkylakeX ones) round differently there.
+    # Both fits meet tol, so they are within twice the distance that allows
+    # from the optimum (strong convexity 1 / (C S) along the coefficients).
     again = SoftmaxRegression(**params).fit(dX, dy, sample_weight=dsw)
-    assert_array_equal(again.coef_, model.coef_)
+    n_params = (X.shape[1] + 1) * model.classes_.size
+    bound = 2 * np.sqrt(n_params) * params["tol"] * params["C"] * sw.sum()
+    assert_allclose(again.coef_, model.coef_, rtol=0, atol=bound)
     assert_allclose(model.predict_proba(dX).compute(), ref.predict_proba(X), atol=1e-9)
     assert model.score(dX, dy) == ref.score(X, y)
 

@@ -270,3 +270,159 @@ def test_blocked_and_threaded_fit_equals_unblocked(solver):
             w, _ = SOLVERS[solver](objective, np.zeros(objective.n_params), **TIGHT)
         results.append(w)
     assert_allclose(results[0], results[1], atol=1e-7)
+
+
+# --- tol is honoured (see docs/user_guide/numerical.rst) --------------------
+
+
+def sklearn_gradient_max(model, X, y, C, sample_weight=None):
+    """Largest gradient entry of LogisticRegression's objective at ``model``.
+
+    scikit-learn's own loss module (float64) is the reference, not softreg's
+    objective: a fit that claims convergence must meet ``tol`` on it.
+    """
+    classes = np.unique(y)
+    sw = np.ones(y.size) if sample_weight is None else sample_weight
+    lml = LinearModelLoss(
+        base_loss=HalfMultinomialLoss(n_classes=classes.size), fit_intercept=True
+    )
+    coef = np.hstack([model.coef_, model.intercept_[:, None]]).astype(np.float64)
+    grad = lml.gradient(
+        coef,
+        np.asarray(X, dtype=np.float64),
+        np.searchsorted(classes, y).astype(float),
+        sample_weight=sw / sw.sum(),
+        l2_reg_strength=1 / (C * sw.sum()),
+    )
+    return np.abs(grad).max()
+
+
+def _small_problem():
+    # 100 x 20, 4 classes: at tol=1e-12 the objective changes by ~1e-24 per
+    # step, far below the rounding of its value (~1e-16): L-BFGS-B's ftol
+    # test and line searches alone stop at a gradient of ~1e-8.
+    from sklearn.datasets import make_classification
+
+    return make_classification(100, 20, n_informative=8, n_classes=4, random_state=0)
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+def test_tight_tol_is_met_without_warning(solver):
+    X, y = _small_problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegression(C=1.0, tol=1e-12, max_iter=10_000, solver=solver)
+        clf.fit(X, y)
+    # Centring the fitted coefficients moves the gradient by rounding only.
+    assert sklearn_gradient_max(clf, X, y, C=1.0) <= 1e-12 * 4
+
+
+def test_tight_tol_cold_and_warm_starts_agree():
+    # Both meet tol=1e-12; the optimum is 1/(C S)-strongly convex, so they are
+    # within 2 sqrt(P) tol C S = 5e-9 of each other (P = 84, S = 100).
+    X, y = _small_problem()
+    params = dict(C=1.0, tol=1e-12, max_iter=10_000)
+    cold = SoftmaxRegression(**params).fit(X, y)
+    warm = SoftmaxRegression(**params, warm_start=True).fit(X, y)
+    warm.coef_ = cold.coef_ + np.random.default_rng(0).normal(0, 1e-3, cold.coef_.shape)
+    warm.fit(X, y)
+    bound = 2 * np.sqrt(84) * 1e-12 * 1.0 * 100
+    assert_allclose(warm.coef_, cold.coef_, rtol=0, atol=bound)
+
+
+def test_tight_tol_lasso_meets_the_kkt_conditions():
+    X, y = _small_problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegression(C=1.0, l1_ratio=1.0, tol=1e-12, max_iter=10_000)
+        clf.fit(X, y)
+    # KKT of the lasso from scikit-learn's gradient of the smooth part: zero
+    # where a coefficient is non-zero (up to the L1 subgradient), at most the
+    # L1 weight where it is zero.
+    l1 = 1 / (1.0 * y.size)
+    clf_l2 = SoftmaxRegression(C=np.inf)  # the smooth part: data only
+    clf_l2.coef_, clf_l2.intercept_ = clf.coef_, clf.intercept_
+    classes = np.unique(y)
+    lml = LinearModelLoss(
+        base_loss=HalfMultinomialLoss(n_classes=classes.size), fit_intercept=True
+    )
+    coef = np.hstack([clf.coef_, clf.intercept_[:, None]])
+    grad = lml.gradient(coef, X, y.astype(float), sample_weight=np.full(100, 0.01))
+    G, gb = grad[:, :-1], grad[:, -1]
+    W = clf.coef_
+    viol = np.where(W != 0, np.abs(G + l1 * np.sign(W)), np.maximum(np.abs(G) - l1, 0))
+    assert max(viol.max(), np.abs(gb).max()) <= 1e-12 * 4
+
+
+@pytest.mark.parametrize("loader", ["wine", "breast_cancer"])
+def test_newton_cg_strong_penalty_meets_tol(loader):
+    # Raw (unscaled) features and C=1e-6: scipy's Newton-CG used to end with
+    # "precision loss" at a gradient above tol=1e-8.
+    from sklearn import datasets
+
+    X, y = getattr(datasets, f"load_{loader}")(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegression(C=1e-6, tol=1e-8, solver="newton-cg").fit(X, y)
+    assert sklearn_gradient_max(clf, X, y, C=1e-6) <= 1e-8 * 4
+
+
+def test_float32_tight_tol_converges():
+    # scikit-learn's array-API compliance case: iris in float32 with
+    # class_weight="balanced", sample weights, C=1e-2 and tol=1e-12. float32
+    # scores cannot resolve 1e-12; the fit switches to float64 scores.
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    sw = np.random.default_rng(0).uniform(-1, 5, size=150).clip(0, None)
+    sw = sw.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegression(C=1e-2, tol=1e-12, max_iter=500)
+        clf.fit(X, y, sample_weight=sw)
+    assert clf.coef_.dtype == np.float32
+    ref = LogisticRegression(C=1e-2, tol=1e-12, solver="newton-cholesky")
+    ref.fit(X.astype(np.float64), y, sample_weight=sw)
+    # At the optimum to rounding, then stored in float32.
+    scale = np.abs(ref.coef_).max()
+    assert_allclose(
+        clf.coef_, ref.coef_, rtol=0, atol=8 * np.finfo(np.float32).eps * scale
+    )
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+def test_float32_takes_about_the_passes_of_float64(solver):
+    # At tol=1e-6 float32 scores resolve the objective's changes until the
+    # gradient is far below tol once their noise is integrated away
+    # (numerical.rst): the float32 fit follows the float64 one, pass for pass
+    # up to the line searches' different last bits.
+    X, y = _data(n=20_000, p=20, k=5, seed=3)
+    f64 = SoftmaxRegression(tol=1e-6, solver=solver).fit(X, y)
+    f32 = SoftmaxRegression(tol=1e-6, solver=solver).fit(X.astype(np.float32), y)
+    assert f32.n_passes_ <= 1.25 * f64.n_passes_ + 2
+    assert sklearn_gradient_max(f32, X, y, C=1.0) <= 1e-6 * 4
+
+
+@pytest.mark.parametrize(
+    ("l1_ratio", "measure"),
+    [(0.0, "largest gradient entry"), (1.0, "optimality violation")],
+)
+def test_warning_names_the_measure_reached(l1_ratio, measure):
+    X, y = _small_problem()
+    with pytest.warns(ConvergenceWarning, match=measure) as record:
+        SoftmaxRegression(l1_ratio=l1_ratio, max_iter=2, tol=1e-12).fit(X, y)
+    # The warning points at this file, the caller's line.
+    assert record[0].filename == __file__
+
+
+def test_cv_fold_warnings_point_at_the_caller():
+    from softreg import SoftmaxRegressionCV
+
+    X, y = _small_problem()
+    with pytest.warns(ConvergenceWarning) as record:
+        SoftmaxRegressionCV(Cs=3, cv=3, max_iter=2, tol=1e-12, n_jobs=2).fit(X, y)
+    assert {w.filename for w in record} == {__file__}
+    # One warning per distinct message, not one per fold and C.
+    messages = [str(w.message) for w in record]
+    assert len(messages) == len(set(messages))
