@@ -42,7 +42,7 @@ from ._standardize import Standardized
 from .normalizers._base import missing_methods
 
 # Iterations without a lower optimality measure after which a run on
-# integrated values counts as stalled (L-BFGS-B's memory, maxcor).
+# integrated float32 values may count as stalled (L-BFGS-B's memory, maxcor).
 _STALL_ITERATIONS = 10
 # L-BFGS-B keeps 10 correction pairs (scikit-learn's maxcor); with its other
 # work arrays and scipy's wrappers that is about 40 vectors of n_params.
@@ -243,7 +243,8 @@ class _Monitor:
     def restart(self):
         self._best = np.inf
         self._best_x = None
-        self._since_best = 0
+        self._best_iter = 0
+        self._run_iter = 0
 
     def best_point(self, x):
         """The iterate of the last run with the lowest measure, or ``x``.
@@ -272,11 +273,21 @@ class _Monitor:
             self.converged = True
             raise StopIteration
         # Integrated values always "decrease" a little, even when the
-        # gradient is at its own rounding floor: a run whose measure has not
-        # improved for as many iterations as L-BFGS remembers is stalled.
-        self._since_best = 0 if grad_max < self._best else self._since_best + 1
-        self._best = min(self._best, grad_max)
-        if self.values.integrated and self._since_best >= _STALL_ITERATIONS:
+        # gradient is at its own rounding floor, which float32 scores put
+        # within reach of common tolerances (float64's is ~1e-16). There a
+        # run counts as stalled once it has gone as many iterations without
+        # a new best measure as it took to reach that best (the largest
+        # gradient entry is not monotone), and at least as many as L-BFGS
+        # remembers; slow progress on a flat float64 problem runs on.
+        self._run_iter += 1
+        if grad_max < self._best:
+            self._best, self._best_iter = grad_max, self._run_iter
+        patience = max(_STALL_ITERATIONS, self._best_iter)
+        if (
+            self.values.integrated
+            and self.problem.value_eps > np.finfo(np.float64).eps
+            and self._run_iter - self._best_iter >= patience
+        ):
             raise StopIteration
 
 

@@ -340,8 +340,6 @@ def test_tight_tol_lasso_meets_the_kkt_conditions():
     # where a coefficient is non-zero (up to the L1 subgradient), at most the
     # L1 weight where it is zero.
     l1 = 1 / (1.0 * y.size)
-    clf_l2 = SoftmaxRegression(C=np.inf)  # the smooth part: data only
-    clf_l2.coef_, clf_l2.intercept_ = clf.coef_, clf.intercept_
     classes = np.unique(y)
     lml = LinearModelLoss(
         base_loss=HalfMultinomialLoss(n_classes=classes.size), fit_intercept=True
