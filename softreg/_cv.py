@@ -353,7 +353,6 @@ class SoftmaxRegressionCV(SoftmaxRegression):
                     w_test,
                     coefs[i],
                     intercepts[i],
-                    ctx["train_T"],
                 )
             else:
                 est.coef_ = coefs[i].astype(X.dtype)
@@ -517,6 +516,14 @@ class SoftmaxRegressionCV(SoftmaxRegression):
                 self.temperature_ = fit_temperature(
                     self.normalizer_, scores, y_enc[rows], weights[rows]
                 )
+                # Folded into coef_ and intercept_, as in SoftmaxRegression.
+                post_hoc = 1.0 / self.temperature_
+                box = self._estimator(self.l1_ratio_, 1, train_T, random_state)
+                box = box._penalty(n_classes, n_features, scale=post_hoc)
+                self.coef_ = np.ascontiguousarray(
+                    box.cast(self.coef_.astype(np.float64) * post_hoc, X.dtype)
+                )
+                self.intercept_ = (self.intercept_ * post_hoc).astype(X.dtype)
             else:
                 self._calibrate(
                     scores, y_enc[rows], weights[rows], fold_of, penalty, X.dtype
@@ -628,13 +635,17 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         return np.vstack(scores), np.concatenate(rows), fold_of
 
 
-def _negative_loss(normalizer, X, y_enc, sample_weight, coef, intercept, temperature):
-    """Minus the (weighted) mean loss of the normalizer on ``X``'s scores."""
+def _negative_loss(normalizer, X, y_enc, sample_weight, coef, intercept):
+    """Minus the (weighted) mean loss of the normalizer on ``X``'s scores.
+
+    ``coef`` and ``intercept`` are the scores' coefficients (those of a
+    path, which hold its training temperature).
+    """
     Z = linear_scores(
         X,
         np.ascontiguousarray(coef.T, dtype=X.dtype),
         intercept.astype(X.dtype),
-        1.0 / temperature,
+        1.0,
     )
     loss, _ = normalizer.loss_gradient(one_hot(y_enc, coef.shape[0], Z.dtype), Z)
     return -float(np.average(loss.astype(np.float64), weights=sample_weight))

@@ -53,6 +53,31 @@ _CALIBRATION_ATTRIBUTES = (
     "calibration_pull_",
 )
 
+# The key, in pickles written since coef_ became the scores' coefficients,
+# that tells __setstate__ there is nothing to convert.
+_SCORES_MARK = "_softreg_coef_holds_temperature"
+
+
+def _fold_pickled_temperature(state):
+    """Convert a model pickled by softreg 0.1.0.dev0 to the current meaning.
+
+    Those models kept the trained ``W`` in ``coef_`` and divided the scores
+    by ``temperature_`` in every predict method; now ``coef_`` and
+    ``intercept_`` are the scores' coefficients. Dividing them by
+    ``temperature_`` once gives the same predictions (to rounding).
+    """
+    T = state.get("temperature_", 1.0)
+    if "coef_" not in state or T == 1.0:
+        return
+    coef = state["coef_"]
+    state["coef_"] = (coef * (1.0 / T)).astype(coef.dtype)
+    state["intercept_"] = (state["intercept_"] / T).astype(state["intercept_"].dtype)
+    # SoftmaxRegressionCV's paths were trained, and kept, at a fixed T.
+    train_t = state.get("temperature", 1.0)
+    paths = state.get("coefs_paths_")
+    if paths is not None and train_t != "auto" and state.get("calibration") is None:
+        state["coefs_paths_"] = (paths / float(train_t)).astype(paths.dtype)
+
 
 class SoftmaxRegression(
     InferenceMixin, CalibrationMixin, PredictMixin, ClassifierMixin, BaseEstimator
@@ -359,12 +384,21 @@ class SoftmaxRegression(
         self.label_smoothing = label_smoothing
         self.calibration = calibration
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        # Marks the pickle as one whose coef_ and intercept_ already hold the
+        # temperature (see __setstate__).
+        state[_SCORES_MARK] = True
+        return state
+
     def __setstate__(self, state):
         # A model pickled before a parameter existed loads with its default,
         # which reproduces what that model did.
         for name, param in inspect.signature(type(self).__init__).parameters.items():
             if name != "self":
                 state.setdefault(name, param.default)
+        if not state.pop(_SCORES_MARK, False):
+            _fold_pickled_temperature(state)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
@@ -507,12 +541,21 @@ class SoftmaxRegression(
             else:
                 self.temperature_ = train_temperature = float(self.temperature)
             rows = data.rows(class_weight)
+            # The scores' coefficients of the model trained at
+            # train_temperature (its trained W divided by it) ...
             coef, intercept, self.n_iter_ = self._solve(
                 rows, classes.size, train_temperature, self.warm_start
             )
             self.n_passes_ = data.n_passes + rows.n_passes
-            self.coef_ = penalty.cast(coef, data.dtype)
-            self.intercept_ = intercept.astype(data.dtype)
+            # ... and a post-hoc temperature folded in as well, so that
+            # decision_function(X) == X @ coef_.T + intercept_ (as for every
+            # scikit-learn linear classifier) and every consumer of coef_
+            # sees the model's scores. The box of the bounds scales with it.
+            post_hoc = train_temperature / self.temperature_
+            self.coef_ = self._penalty(
+                classes.size, self.n_features_in_, scale=post_hoc
+            ).cast(coef * post_hoc, data.dtype)
+            self.intercept_ = (intercept * post_hoc).astype(data.dtype)
         if device_input is not None:
             # As scikit-learn: fitted arrays live in X's namespace and device.
             # Every fitted array but classes_ (which may hold strings).
@@ -592,14 +635,19 @@ class SoftmaxRegression(
             )
         return self.cv
 
-    def _penalty(self, n_classes, n_features):
+    def _penalty(self, n_classes, n_features, scale=1.0):
         """The penalty of ``l1_ratio`` and ``bounds``, checked for the solver.
+
+        ``scale`` multiplies the box of the bounds: the coefficients trained
+        at temperature ``T`` are ``T`` times the scores' coefficients, so
+        their box is ``T`` times that of ``coef_``.
 
         Raises ValueError for bad bounds or a solver that cannot handle them.
         """
-        penalty = ElasticNet(
-            self.l1_ratio, *check_bounds(self.bounds, n_classes, n_features)
-        )
+        lower, upper = check_bounds(self.bounds, n_classes, n_features)
+        if lower is not None and scale != 1.0:
+            lower, upper = lower * scale, upper * scale
+        penalty = ElasticNet(self.l1_ratio, lower, upper)
         SOLVERS[self.solver].check_penalty(penalty)
         return penalty
 
@@ -608,7 +656,12 @@ class SoftmaxRegression(
 
         ``rows`` is the data the objective's passes run over, in memory
         (:class:`~softreg._blocks.InMemoryRows`) or in Dask
-        (:class:`~softreg._dask.DaskRows`).
+        (:class:`~softreg._dask.DaskRows`). The objective is that of the
+        training ``temperature`` ``T``, whose scores are ``(X W^T + b) / T``;
+        the returned ``coef`` and ``intercept`` are the scores' coefficients
+        ``W / T`` and ``b / T`` (the meaning of ``coef_``), and the bounds
+        hold for them. A warm start starts from the previous ``coef_`` and
+        ``intercept_`` times ``T``: from the previous model's scores.
         """
         normalizer = self.normalizer_
         n_features = rows.n_features
@@ -619,9 +672,11 @@ class SoftmaxRegression(
             C=self.C,
             fit_intercept=self.fit_intercept,
             temperature=temperature,
-            penalty=self._penalty(n_classes, n_features),
+            penalty=self._penalty(n_classes, n_features, scale=temperature),
         )
-        w0 = self._initial_params(normalizer, n_classes, n_features, warm_start)
+        w0 = self._initial_params(
+            normalizer, n_classes, n_features, warm_start, temperature
+        )
         with objective.running():
             w, n_iter = SOLVERS[self.solver](
                 objective,
@@ -631,6 +686,8 @@ class SoftmaxRegression(
                 verbose=self.verbose,
             )
         params = w.reshape(-1, n_classes)
+        if temperature != 1.0:
+            params = params / temperature  # the scores' coefficients
         coef = params[:n_features].T
         intercept = params[n_features] if self.fit_intercept else np.zeros(n_classes)
         if optional(normalizer, "shift_invariant"):
@@ -644,17 +701,22 @@ class SoftmaxRegression(
                 coef = coef - coef.mean(axis=0)
         return np.ascontiguousarray(coef), intercept, n_iter
 
-    def _initial_params(self, normalizer, n_classes, n_features, warm_start):
+    def _initial_params(
+        self, normalizer, n_classes, n_features, warm_start, temperature=1.0
+    ):
         n_rows = n_features + int(self.fit_intercept)
         if (
             warm_start
             and hasattr(self, "coef_")
             and tuple(self.coef_.shape) == (n_classes, n_features)
         ):
+            # The previous model's scores X @ coef_.T + intercept_, in the
+            # variables of training temperature T (T times the coefficients).
             coef, intercept = to_numpy(self._dense_coef()), to_numpy(self.intercept_)
             start = np.vstack([coef.T, intercept[None, :]])
             start = start[:n_rows]
-            return np.ascontiguousarray(start, dtype=np.float64).ravel()
+            start = np.asarray(start, dtype=np.float64) * temperature
+            return np.ascontiguousarray(start).ravel()
         scale = optional(normalizer, "init_scale")()
         if scale:
             rng = check_random_state(self.random_state)
