@@ -157,7 +157,9 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         Held-out score of every fold's model at every grid point.
     coefs_paths_ : ndarray of shape (n_folds, n_l1_ratios, n_cs, n_classes, n_dof)
         Every fold's coefficients at every grid point, the intercepts in the
-        last column when ``fit_intercept`` (``n_dof = n_features + 1``).
+        last column when ``fit_intercept`` (``n_dof = n_features + 1``);
+        the scores' coefficients, as ``coef_`` (a fixed temperature is
+        folded in).
         Unlike LogisticRegressionCV, two classes keep two rows, as in
         ``coef_``.
     n_iter_ : ndarray of shape (n_folds, n_l1_ratios, n_cs)
@@ -165,13 +167,16 @@ class SoftmaxRegressionCV(SoftmaxRegression):
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     coef_ : ndarray of shape (n_classes, n_features)
-        The chosen model's weights, as in :class:`SoftmaxRegression`.
+        The chosen model's scores' coefficients, as in
+        :class:`SoftmaxRegression`: ``decision_function(X) == X @ coef_.T +
+        intercept_`` for softmax, sparsemax and entmax15.
     intercept_ : ndarray of shape (n_classes,)
         The chosen model's intercepts.
     normalizer_ : Normalizer
         The fitted, resolved normalizer object.
     temperature_ : float
-        The temperature of the predict methods.
+        The temperature folded into ``coef_`` and ``intercept_``, as in
+        :class:`SoftmaxRegression` (a record: not applied again).
     calibration_scale_, calibration_bias_, calibration_pull_
         The map of ``calibration="vector"`` or ``"ensemble"``, as in
         :class:`SoftmaxRegression`.

@@ -119,8 +119,13 @@ class SoftmaxRegression(
         array broadcastable to ``coef_``'s shape ``(n_classes, n_features)``
         (``-np.inf``/``np.inf`` leave an entry free), e.g. ``(0, np.inf)``
         for non-negative effects. Intercepts are not bounded. The fitted
-        ``coef_`` satisfies them exactly; only ``solver="lbfgs"`` supports
-        them.
+        ``coef_`` satisfies them exactly, also under a fixed temperature;
+        only ``solver="lbfgs"`` supports them. A post-hoc temperature
+        (``temperature="auto"``, ``calibration="temperature"``) divides the
+        bounded model's coefficients by ``temperature_``: ``coef_ *
+        temperature_`` satisfies the bounds, and so does ``coef_`` for sign
+        constraints (bounds of 0 and infinity), which a positive factor
+        keeps.
     fit_intercept : bool, default=True
         Whether to fit a per-class intercept ``b`` (never penalised).
     class_weight : dict or "balanced", default=None
@@ -141,21 +146,27 @@ class SoftmaxRegression(
         kept, with a ConvergenceWarning unless they already meet ``tol``.
     warm_start : bool, default=False
         Start from the previous fit's ``coef_`` and ``intercept_`` when the
-        shapes match.
+        shapes match: from the previous model's scores, whatever the
+        temperature of either fit (the trained coefficients start at
+        ``T * coef_`` for a training temperature ``T``).
     verbose : int, default=0
         Print the objective and gradient norm at each iteration if positive.
     normalizer : str or Normalizer, default="softmax"
         The map from scores to probabilities and its loss; see
         :mod:`softreg.normalizers`. A name or an instance (which is cloned).
     temperature : float or "auto", default=1.0
-        Scores are divided by ``T`` before the normalizer, in ``fit`` and in
-        every predict method. During training a fixed ``T`` only
-        re-parametrises ``C``: under the L2 penalty, ``(T, C)`` gives the
-        predictions of ``(1, C / T**2)`` with ``coef_`` multiplied by ``T``.
+        The model is trained on the scores ``(X W^T + b) / T``; ``coef_`` and
+        ``intercept_`` are the scores' coefficients ``W / T`` and ``b / T``,
+        so that the predict methods, like every tool that reads ``coef_``,
+        use ``X @ coef_.T + intercept_`` as is (``temperature_`` records
+        ``T``). A fixed ``T`` only re-parametrises ``C``: under the L2
+        penalty, ``(T, C)`` is the model of ``(1, C / T**2)``, the same
+        ``coef_`` and predictions (the trained ``W`` is ``T * coef_``).
         ``"auto"`` trains at ``T = 1`` and then picks the ``T`` that
         minimises the normalizer's loss of out-of-fold scores (internal
         cross-validation over ``cv``), a post-hoc calibration that never
-        changes ``predict`` for monotone normalizers.
+        changes ``predict`` for monotone normalizers; the trained
+        coefficients divided by that ``T`` become ``coef_``.
     cv : int, cross-validation generator or iterable, default=5
         Folds for ``temperature="auto"`` and ``calibration`` (ignored
         otherwise). An int gives a
@@ -196,7 +207,8 @@ class SoftmaxRegression(
         Post-hoc calibration fitted to out-of-fold scores (internal
         cross-validation over ``cv``, models trained at ``T = 1``); the
         calibrated model is still one linear model, its map folded into
-        ``coef_`` and ``intercept_``. None: ``temperature`` decides.
+        ``coef_`` and ``intercept_`` (so ``decision_function(X) == X @
+        coef_.T + intercept_`` still holds). None: ``temperature`` decides.
         ``"temperature"`` is ``temperature="auto"``. ``"vector"`` fits the
         model on all the data and a per-class scale and bias on the scores
         (vector scaling, Guo et al. 2017), pulled towards plain temperature
@@ -218,7 +230,12 @@ class SoftmaxRegression(
         Class labels: the sorted labels of ``y``, or for soft targets the
         ``classes`` fit parameter (default ``np.arange(n_classes)``).
     coef_ : ndarray of shape (n_classes, n_features)
-        Weights ``W``, in ``X``'s dtype (a scipy.sparse matrix after
+        The scores' coefficients: every predict method, the ONNX export and
+        the inference use the scores ``X @ coef_.T + intercept_``, which are
+        ``decision_function(X)`` for normalizers whose decision is the scores
+        (softmax, sparsemax, entmax15), whatever ``temperature`` or
+        ``calibration`` (folded in), as for scikit-learn's linear
+        classifiers. In ``X``'s dtype (a scipy.sparse matrix after
         :meth:`sparsify`; an array of ``X``'s library and device when fitted
         on array-API input under ``array_api_dispatch``). For
         shift-invariant normalizers (softmax) under the L2 penalty it is
@@ -232,10 +249,13 @@ class SoftmaxRegression(
     normalizer_ : Normalizer
         The fitted, resolved normalizer object.
     temperature_ : float
-        The temperature used by the predict methods: ``temperature`` itself,
-        or the cross-validated value when ``temperature="auto"`` (or
+        The temperature folded into ``coef_`` and ``intercept_`` (a record:
+        no predict method applies it again): ``temperature`` itself, or the
+        cross-validated value when ``temperature="auto"`` (or
         ``calibration="temperature"``); 1.0 for ``calibration="vector"`` and
-        ``"ensemble"``, whose map is in ``coef_`` and ``intercept_``.
+        ``"ensemble"``, whose map is in ``calibration_scale_`` and
+        ``calibration_bias_``. The trained coefficients are
+        ``temperature_ * coef_``.
     calibration_scale_ : ndarray of shape (n_classes,)
         ``calibration="vector"`` or ``"ensemble"``: the per-class scales of
         the map ``scale * z + bias`` applied to the uncalibrated scores
@@ -269,11 +289,15 @@ class SoftmaxRegression(
     -----
     **Two classes.** SoftmaxRegression keeps one score per class even for
     two classes, so ``coef_`` has shape ``(2, n_features)`` with
-    ``coef_[1] = -coef_[0]``. The symmetric penalty makes
+    ``coef_[1] = -coef_[0]`` (under the L2 penalty). The symmetric penalty makes
     ``SoftmaxRegression(C=c)`` give exactly the probabilities of
     ``LogisticRegression(C=2 * c)``, whose ``coef_`` equals
     ``coef_[1] - coef_[0]`` here. ``decision_function`` returns that
-    difference of scores, shape ``(n_samples,)``. With ``l1_ratio = r``
+    difference of scores, shape ``(n_samples,)``: ``X @ (coef_[1] -
+    coef_[0]) + (intercept_[1] - intercept_[0])``. Tools that expect
+    LogisticRegression's one-row layout (shap's plots, mlflow's SHAP
+    artefacts) take that difference; see the user guide's "Using softreg
+    with other tools". With ``l1_ratio = r``
     (since ``||W||_1 = ||w||_1`` at the antisymmetric optimum) the match is
     ``LogisticRegression(C=2 * c / (1 + r), l1_ratio=2 * r / (1 + r),
     solver="saga")``; for ``r = 1`` the probabilities match but ``coef_``
