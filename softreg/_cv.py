@@ -513,6 +513,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         self.coef_ = np.ascontiguousarray(penalty.cast(coef, X.dtype))
         self.intercept_ = np.asarray(intercept, dtype=X.dtype)
         self.temperature_ = train_T
+        self._coef_holds_temperature = True  # see SoftmaxRegression.__setstate__
         if calibration:
             scores, rows, fold_of = self._held_out_scores(
                 X, folds, coefs, intercepts, best

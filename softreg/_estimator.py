@@ -53,9 +53,12 @@ _CALIBRATION_ATTRIBUTES = (
     "calibration_pull_",
 )
 
-# The key, in pickles written since coef_ became the scores' coefficients,
-# that tells __setstate__ there is nothing to convert.
-_SCORES_MARK = "_softreg_coef_holds_temperature"
+# An attribute that fit sets since coef_ became the scores' coefficients: a
+# fitted state without it (pickled by 0.1.0.dev0) is converted by
+# __setstate__. A fitted attribute rather than a pickle-only key, so that
+# every serializer that keeps __dict__ (pickle, joblib, cloudpickle, skops,
+# copy.deepcopy) keeps it.
+_SCORES_MARK = "_coef_holds_temperature"
 
 
 def _fold_pickled_temperature(state):
@@ -408,20 +411,13 @@ class SoftmaxRegression(
         self.label_smoothing = label_smoothing
         self.calibration = calibration
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        # Marks the pickle as one whose coef_ and intercept_ already hold the
-        # temperature (see __setstate__).
-        state[_SCORES_MARK] = True
-        return state
-
     def __setstate__(self, state):
         # A model pickled before a parameter existed loads with its default,
         # which reproduces what that model did.
         for name, param in inspect.signature(type(self).__init__).parameters.items():
             if name != "self":
                 state.setdefault(name, param.default)
-        if not state.pop(_SCORES_MARK, False):
+        if not state.get(_SCORES_MARK, False):
             _fold_pickled_temperature(state)
         super().__setstate__(state)
 
@@ -580,6 +576,7 @@ class SoftmaxRegression(
                 classes.size, self.n_features_in_, scale=post_hoc
             ).cast(coef * post_hoc, data.dtype)
             self.intercept_ = (intercept * post_hoc).astype(data.dtype)
+        setattr(self, _SCORES_MARK, True)
         if device_input is not None:
             # As scikit-learn: fitted arrays live in X's namespace and device.
             # Every fitted array but classes_ (which may hold strings).
