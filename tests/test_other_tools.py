@@ -350,7 +350,7 @@ def test_select_from_model_threshold_selects_the_nonzero_columns():
     assert 0 < selector.get_support().sum() < X.shape[1]
     assert_array_equal(selector.get_support(), (coef != 0).any(axis=0))
     # The default threshold is the mean importance for softreg (not 1e-5:
-    # SelectFromModel keys that on LogisticRegression's penalty="l1").
+    # SelectFromModel keys that on class names and a penalty="l1" attribute).
     default = SelectFromModel(lasso).fit(X, y)
     importance = np.abs(coef).sum(axis=0)
     assert_array_equal(default.get_support(), importance >= importance.mean())
