@@ -256,9 +256,9 @@ class SoftmaxRegression(
         no predict method applies it again): ``temperature`` itself, or the
         cross-validated value when ``temperature="auto"`` (or
         ``calibration="temperature"``); 1.0 for ``calibration="vector"`` and
-        ``"ensemble"``, whose map is in ``calibration_scale_`` and
-        ``calibration_bias_``. The trained coefficients are
-        ``temperature_ * coef_``.
+        ``"ensemble"``, whose map (``calibration_scale_``,
+        ``calibration_bias_``) is folded in instead. The trained
+        coefficients are ``temperature_ * coef_``.
     calibration_scale_ : ndarray of shape (n_classes,)
         ``calibration="vector"`` or ``"ensemble"``: the per-class scales of
         the map ``scale * z + bias`` applied to the uncalibrated scores
@@ -339,6 +339,14 @@ class SoftmaxRegression(
     array([[0.982, 0.018, 0.   ]])
     >>> round(clf.score(X, y), 3)
     0.973
+
+    As for scikit-learn's linear classifiers, the scores are ``X @ coef_.T +
+    intercept_``, whatever the temperature (it is folded into ``coef_``):
+
+    >>> import numpy as np
+    >>> hot = SoftmaxRegression(temperature="auto", random_state=0).fit(X, y)
+    >>> bool(np.allclose(hot.decision_function(X), X @ hot.coef_.T + hot.intercept_))
+    True
 
     The lasso zeroes coefficients exactly; here only petal length is kept:
 
