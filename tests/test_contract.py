@@ -258,6 +258,20 @@ def test_cv_refit_and_paths_keep_the_contract(setting):
         assert_allclose(cv.coef_ * cv.temperature_, plain.coef_, atol=1e-6)
 
 
+@pytest.mark.parametrize("scoring", [None, "neg_log_loss"])
+def test_cv_at_a_fixed_temperature_is_the_c_reparametrisation(scoring):
+    # The folds' models are scored through coef_ alone (a scorer predicts
+    # with them): the same scores_ and coef_ as the grid C / T**2 at T = 1.
+    X, y = _problem()
+    T, Cs = 2.0, np.array([0.1, 1.0, 10.0])
+    params = {"cv": 3, "tol": 1e-10, "max_iter": 1000, "scoring": scoring}
+    hot = SoftmaxRegressionCV(Cs=Cs, temperature=T, **params).fit(X, y)
+    cold = SoftmaxRegressionCV(Cs=Cs / T**2, **params).fit(X, y)
+    assert_allclose(hot.scores_, cold.scores_, atol=1e-7)
+    assert_allclose(hot.coefs_paths_, cold.coefs_paths_, atol=1e-6)
+    assert_allclose(hot.coef_, cold.coef_, atol=1e-6)
+
+
 def test_inference_is_reported_on_the_scale_of_coef():
     X, y = _problem()
     T, C = 2.0, 0.5
