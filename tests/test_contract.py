@@ -293,6 +293,12 @@ def test_inference_is_reported_on_the_scale_of_coef():
     assert_allclose(q.bse, p.bse / t, rtol=1e-9)
     assert_allclose(q.zvalues, p.zvalues, rtol=1e-9)
     assert q.llf == pytest.approx(p.llf, rel=1e-12)
+    # calibration="temperature" is temperature="auto": also trained at T = 1.
+    cal = SoftmaxRegression(C=C, calibration="temperature", random_state=0, **tight)
+    r = cal.fit(X, y).inference(X, y)
+    assert cal.temperature_ == pytest.approx(t, rel=1e-12)
+    assert_allclose(r.zvalues, p.zvalues, rtol=1e-9)
+    assert_allclose(r.params, p.params / t, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("setting", ["T=2", "auto", "calibration=vector"])
