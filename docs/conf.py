@@ -1,6 +1,6 @@
 """Sphinx configuration of the softreg documentation.
 
-Build with ``bash docs/build.sh`` (warnings are errors). Three things here
+Build with ``bash docs/build.sh`` (warnings are errors). Four things here
 are specific to this project:
 
 * intersphinx tries the live inventories of scikit-learn, numpy and scipy
@@ -11,7 +11,9 @@ are specific to this project:
   ``python -m softreg bench`` writes into ``docs/`` when that file exists,
   and a placeholder note otherwise;
 * the build fails if a public name of :mod:`softreg` or
-  :mod:`softreg.normalizers` is missing from ``api.rst``.
+  :mod:`softreg.normalizers` is missing from ``api.rst``;
+* MathJax comes from the ``sphinx-mathjax-offline`` package and is copied
+  into the site, so the math renders without network access.
 """
 
 import os
@@ -38,6 +40,10 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
+    # MathJax 3 shipped with the package and copied into _static/mathjax:
+    # the pages render their math without network access (offline readers,
+    # an intranet copy of the site). It sets mathjax_path to that copy.
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",

@@ -42,7 +42,8 @@ class CalibrationMixin:
         if self.bounds is not None:
             raise ValueError(
                 f"calibration={self.calibration!r} rescales coef_ class by class, "
-                "which can leave the box of bounds; use calibration='temperature'."
+                "which can leave the box of bounds; use calibration='temperature' "
+                "(one positive factor for every class, which keeps sign constraints)."
             )
         if self.calibration == "ensemble" and not optional(self.normalizer_, "convex"):
             raise ValueError(

@@ -160,7 +160,9 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         Held-out score of every fold's model at every grid point.
     coefs_paths_ : ndarray of shape (n_folds, n_l1_ratios, n_cs, n_classes, n_dof)
         Every fold's coefficients at every grid point, the intercepts in the
-        last column when ``fit_intercept`` (``n_dof = n_features + 1``).
+        last column when ``fit_intercept`` (``n_dof = n_features + 1``);
+        the scores' coefficients, as ``coef_`` (a fixed temperature is
+        folded in).
         Unlike LogisticRegressionCV, two classes keep two rows, as in
         ``coef_``.
     n_iter_ : ndarray of shape (n_folds, n_l1_ratios, n_cs)
@@ -168,13 +170,16 @@ class SoftmaxRegressionCV(SoftmaxRegression):
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     coef_ : ndarray of shape (n_classes, n_features)
-        The chosen model's weights, as in :class:`SoftmaxRegression`.
+        The chosen model's scores' coefficients, as in
+        :class:`SoftmaxRegression`: ``decision_function(X) == X @ coef_.T +
+        intercept_`` for softmax, sparsemax and entmax15.
     intercept_ : ndarray of shape (n_classes,)
         The chosen model's intercepts.
     normalizer_ : Normalizer
         The fitted, resolved normalizer object.
     temperature_ : float
-        The temperature of the predict methods.
+        The temperature folded into ``coef_`` and ``intercept_``, as in
+        :class:`SoftmaxRegression` (a record: not applied again).
     calibration_scale_, calibration_bias_, calibration_pull_
         The map of ``calibration="vector"`` or ``"ensemble"``, as in
         :class:`SoftmaxRegression`.
@@ -371,7 +376,6 @@ class SoftmaxRegressionCV(SoftmaxRegression):
                     w_test,
                     coefs[i],
                     intercepts[i],
-                    ctx["train_T"],
                 )
             else:
                 est.coef_ = coefs[i].astype(X.dtype)
@@ -528,6 +532,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         self.coef_ = np.ascontiguousarray(penalty.cast(coef, X.dtype))
         self.intercept_ = np.asarray(intercept, dtype=X.dtype)
         self.temperature_ = train_T
+        self._coef_holds_temperature = True  # see SoftmaxRegression.__setstate__
         if calibration:
             scores, rows, fold_of = self._held_out_scores(
                 X, folds, coefs, intercepts, best
@@ -536,6 +541,14 @@ class SoftmaxRegressionCV(SoftmaxRegression):
                 self.temperature_ = fit_temperature(
                     self.normalizer_, scores, y_enc[rows], weights[rows]
                 )
+                # Folded into coef_ and intercept_, as in SoftmaxRegression.
+                post_hoc = 1.0 / self.temperature_
+                box = self._estimator(self.l1_ratio_, 1, train_T, random_state)
+                box = box._penalty(n_classes, n_features, scale=post_hoc)
+                self.coef_ = np.ascontiguousarray(
+                    box.cast(self.coef_.astype(np.float64) * post_hoc, X.dtype)
+                )
+                self.intercept_ = (self.intercept_ * post_hoc).astype(X.dtype)
             else:
                 self._calibrate(
                     scores, y_enc[rows], weights[rows], fold_of, penalty, X.dtype
@@ -647,13 +660,17 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         return np.vstack(scores), np.concatenate(rows), fold_of
 
 
-def _negative_loss(normalizer, X, y_enc, sample_weight, coef, intercept, temperature):
-    """Minus the (weighted) mean loss of the normalizer on ``X``'s scores."""
+def _negative_loss(normalizer, X, y_enc, sample_weight, coef, intercept):
+    """Minus the (weighted) mean loss of the normalizer on ``X``'s scores.
+
+    ``coef`` and ``intercept`` are the scores' coefficients (those of a
+    path, which hold its training temperature).
+    """
     Z = linear_scores(
         X,
         np.ascontiguousarray(coef.T, dtype=X.dtype),
         intercept.astype(X.dtype),
-        1.0 / temperature,
+        1.0,
     )
     loss, _ = normalizer.loss_gradient(one_hot(y_enc, coef.shape[0], Z.dtype), Z)
     return -float(np.average(loss.astype(np.float64), weights=sample_weight))

@@ -573,7 +573,7 @@ def score(estimator, X, y, sample_weight=None):
         estimator._dense_coef().T,
         estimator.intercept_,
         estimator.normalizer_,
-        1.0 / estimator.temperature_,
+        1.0,  # coef_ and intercept_ hold the temperature (softreg._predict)
         estimator.classes_.size,
     )
     rows = X.chunks[0]

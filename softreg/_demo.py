@@ -24,8 +24,21 @@ def _models():
     )
 
 
+def _on_terminal(out):
+    isatty = getattr(out, "isatty", None)
+    return isatty is not None and isatty()
+
+
 def _progress(message, out):
-    out.write(f"\r{message:<60}")
+    """One progress line: rewritten in place on a terminal, else one per line.
+
+    A carriage return only makes sense to a terminal; in a log file, a CI
+    log or a pipe the messages would pile up on one line.
+    """
+    if _on_terminal(out):
+        out.write(f"\r{message:<60}")
+    else:
+        out.write(f"{message}\n")
     out.flush()
 
 
@@ -72,7 +85,7 @@ def run(out=sys.stdout):
             )
         )
     _progress("done.", out)
-    out.write("\n\n")
+    out.write("\n\n" if _on_terminal(out) else "\n")
     header = f"{'model':<28}{'accuracy':>10}{'log loss':>10}{'fit (s)':>10}{'iters':>7}"
     out.write(header + "\n" + "-" * len(header) + "\n")
     for name, acc, loss, seconds, n_iter in rows:

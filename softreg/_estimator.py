@@ -53,6 +53,34 @@ _CALIBRATION_ATTRIBUTES = (
     "calibration_pull_",
 )
 
+# An attribute that fit sets since coef_ became the scores' coefficients: a
+# fitted state without it (pickled by 0.1.0.dev0) is converted by
+# __setstate__. A fitted attribute rather than a pickle-only key, so that
+# every serializer that keeps __dict__ (pickle, joblib, cloudpickle, skops,
+# copy.deepcopy) keeps it.
+_SCORES_MARK = "_coef_holds_temperature"
+
+
+def _fold_pickled_temperature(state):
+    """Convert a model pickled by softreg 0.1.0.dev0 to the current meaning.
+
+    Those models kept the trained ``W`` in ``coef_`` and divided the scores
+    by ``temperature_`` in every predict method; now ``coef_`` and
+    ``intercept_`` are the scores' coefficients. Dividing them by
+    ``temperature_`` once gives the same predictions (to rounding).
+    """
+    T = state.get("temperature_", 1.0)
+    if "coef_" not in state or T == 1.0:
+        return
+    coef = state["coef_"]
+    state["coef_"] = (coef * (1.0 / T)).astype(coef.dtype)
+    state["intercept_"] = (state["intercept_"] / T).astype(state["intercept_"].dtype)
+    # SoftmaxRegressionCV's paths were trained, and kept, at a fixed T.
+    train_t = state.get("temperature", 1.0)
+    paths = state.get("coefs_paths_")
+    if paths is not None and train_t != "auto" and state.get("calibration") is None:
+        state["coefs_paths_"] = (paths / float(train_t)).astype(paths.dtype)
+
 
 class SoftmaxRegression(
     InferenceMixin, CalibrationMixin, PredictMixin, ClassifierMixin, BaseEstimator
@@ -94,8 +122,13 @@ class SoftmaxRegression(
         array broadcastable to ``coef_``'s shape ``(n_classes, n_features)``
         (``-np.inf``/``np.inf`` leave an entry free), e.g. ``(0, np.inf)``
         for non-negative effects. Intercepts are not bounded. The fitted
-        ``coef_`` satisfies them exactly; only ``solver="lbfgs"`` supports
-        them.
+        ``coef_`` satisfies them exactly, also under a fixed temperature;
+        only ``solver="lbfgs"`` supports them. A post-hoc temperature
+        (``temperature="auto"``, ``calibration="temperature"``) divides the
+        bounded model's coefficients by ``temperature_``: ``coef_ *
+        temperature_`` satisfies the bounds, and so does ``coef_`` for sign
+        constraints (bounds of 0 and infinity), which a positive factor
+        keeps.
     fit_intercept : bool, default=True
         Whether to fit a per-class intercept ``b`` (never penalised).
     class_weight : dict or "balanced", default=None
@@ -118,21 +151,27 @@ class SoftmaxRegression(
         kept, with a ConvergenceWarning unless they already meet ``tol``.
     warm_start : bool, default=False
         Start from the previous fit's ``coef_`` and ``intercept_`` when the
-        shapes match.
+        shapes match: from the previous model's scores, whatever the
+        temperature of either fit (the trained coefficients start at
+        ``T * coef_`` for a training temperature ``T``).
     verbose : int, default=0
         Print the objective and gradient norm at each iteration if positive.
     normalizer : str or Normalizer, default="softmax"
         The map from scores to probabilities and its loss; see
         :mod:`softreg.normalizers`. A name or an instance (which is cloned).
     temperature : float or "auto", default=1.0
-        Scores are divided by ``T`` before the normalizer, in ``fit`` and in
-        every predict method. During training a fixed ``T`` only
-        re-parametrises ``C``: under the L2 penalty, ``(T, C)`` gives the
-        predictions of ``(1, C / T**2)`` with ``coef_`` multiplied by ``T``.
+        The model is trained on the scores ``(X W^T + b) / T``; ``coef_`` and
+        ``intercept_`` are the scores' coefficients ``W / T`` and ``b / T``,
+        so that the predict methods, like every tool that reads ``coef_``,
+        use ``X @ coef_.T + intercept_`` as is (``temperature_`` records
+        ``T``). A fixed ``T`` only re-parametrises ``C``: under the L2
+        penalty, ``(T, C)`` is the model of ``(1, C / T**2)``, the same
+        ``coef_`` and predictions (the trained ``W`` is ``T * coef_``).
         ``"auto"`` trains at ``T = 1`` and then picks the ``T`` that
         minimises the normalizer's loss of out-of-fold scores (internal
         cross-validation over ``cv``), a post-hoc calibration that never
-        changes ``predict`` for monotone normalizers.
+        changes ``predict`` for monotone normalizers; the trained
+        coefficients divided by that ``T`` become ``coef_``.
     cv : int, cross-validation generator or iterable, default=5
         Folds for ``temperature="auto"`` and ``calibration`` (ignored
         otherwise). An int gives a
@@ -173,7 +212,8 @@ class SoftmaxRegression(
         Post-hoc calibration fitted to out-of-fold scores (internal
         cross-validation over ``cv``, models trained at ``T = 1``); the
         calibrated model is still one linear model, its map folded into
-        ``coef_`` and ``intercept_``. None: ``temperature`` decides.
+        ``coef_`` and ``intercept_`` (so ``decision_function(X) == X @
+        coef_.T + intercept_`` still holds). None: ``temperature`` decides.
         ``"temperature"`` is ``temperature="auto"``. ``"vector"`` fits the
         model on all the data and a per-class scale and bias on the scores
         (vector scaling, Guo et al. 2017), pulled towards plain temperature
@@ -195,7 +235,12 @@ class SoftmaxRegression(
         Class labels: the sorted labels of ``y``, or for soft targets the
         ``classes`` fit parameter (default ``np.arange(n_classes)``).
     coef_ : ndarray of shape (n_classes, n_features)
-        Weights ``W``, in ``X``'s dtype (a scipy.sparse matrix after
+        The scores' coefficients: every predict method, the ONNX export and
+        the inference use the scores ``X @ coef_.T + intercept_``, which are
+        ``decision_function(X)`` for normalizers whose decision is the scores
+        (softmax, sparsemax, entmax15), whatever ``temperature`` or
+        ``calibration`` (folded in), as for scikit-learn's linear
+        classifiers. In ``X``'s dtype (a scipy.sparse matrix after
         :meth:`sparsify`; an array of ``X``'s library and device when fitted
         on array-API input under ``array_api_dispatch``). For
         shift-invariant normalizers (softmax) under the L2 penalty it is
@@ -209,10 +254,13 @@ class SoftmaxRegression(
     normalizer_ : Normalizer
         The fitted, resolved normalizer object.
     temperature_ : float
-        The temperature used by the predict methods: ``temperature`` itself,
-        or the cross-validated value when ``temperature="auto"`` (or
+        The temperature folded into ``coef_`` and ``intercept_`` (a record:
+        no predict method applies it again): ``temperature`` itself, or the
+        cross-validated value when ``temperature="auto"`` (or
         ``calibration="temperature"``); 1.0 for ``calibration="vector"`` and
-        ``"ensemble"``, whose map is in ``coef_`` and ``intercept_``.
+        ``"ensemble"``, whose map (``calibration_scale_``,
+        ``calibration_bias_``) is folded in instead. The trained
+        coefficients are ``temperature_ * coef_``.
     calibration_scale_ : ndarray of shape (n_classes,)
         ``calibration="vector"`` or ``"ensemble"``: the per-class scales of
         the map ``scale * z + bias`` applied to the uncalibrated scores
@@ -246,11 +294,15 @@ class SoftmaxRegression(
     -----
     **Two classes.** SoftmaxRegression keeps one score per class even for
     two classes, so ``coef_`` has shape ``(2, n_features)`` with
-    ``coef_[1] = -coef_[0]``. The symmetric penalty makes
+    ``coef_[1] = -coef_[0]`` (under the L2 penalty). The symmetric penalty makes
     ``SoftmaxRegression(C=c)`` give exactly the probabilities of
     ``LogisticRegression(C=2 * c)``, whose ``coef_`` equals
     ``coef_[1] - coef_[0]`` here. ``decision_function`` returns that
-    difference of scores, shape ``(n_samples,)``. With ``l1_ratio = r``
+    difference of scores, shape ``(n_samples,)``: ``X @ (coef_[1] -
+    coef_[0]) + (intercept_[1] - intercept_[0])``. Tools that expect
+    LogisticRegression's one-row layout (shap's plots, mlflow's SHAP
+    artefacts) take that difference; see the user guide's "Using softreg
+    with other tools". With ``l1_ratio = r``
     (since ``||W||_1 = ||w||_1`` at the antisymmetric optimum) the match is
     ``LogisticRegression(C=2 * c / (1 + r), l1_ratio=2 * r / (1 + r),
     solver="saga")``; for ``r = 1`` the probabilities match but ``coef_``
@@ -289,6 +341,14 @@ class SoftmaxRegression(
     array([[0.982, 0.018, 0.   ]])
     >>> round(clf.score(X, y), 3)
     0.973
+
+    As for scikit-learn's linear classifiers, the scores are ``X @ coef_.T +
+    intercept_``, whatever the temperature (it is folded into ``coef_``):
+
+    >>> import numpy as np
+    >>> hot = SoftmaxRegression(temperature="auto", random_state=0).fit(X, y)
+    >>> bool(np.allclose(hot.decision_function(X), X @ hot.coef_.T + hot.intercept_))
+    True
 
     The lasso zeroes coefficients exactly; here only petal length is kept:
 
@@ -367,6 +427,8 @@ class SoftmaxRegression(
         for name, param in inspect.signature(type(self).__init__).parameters.items():
             if name != "self":
                 state.setdefault(name, param.default)
+        if not state.get(_SCORES_MARK, False):
+            _fold_pickled_temperature(state)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
@@ -509,12 +571,22 @@ class SoftmaxRegression(
             else:
                 self.temperature_ = train_temperature = float(self.temperature)
             rows = data.rows(class_weight)
+            # The scores' coefficients of the model trained at
+            # train_temperature (its trained W divided by it) ...
             coef, intercept, self.n_iter_ = self._solve(
                 rows, classes.size, train_temperature, self.warm_start
             )
             self.n_passes_ = data.n_passes + rows.n_passes
-            self.coef_ = penalty.cast(coef, data.dtype)
-            self.intercept_ = intercept.astype(data.dtype)
+            # ... and a post-hoc temperature folded in as well, so that
+            # decision_function(X) == X @ coef_.T + intercept_ (as for every
+            # scikit-learn linear classifier) and every consumer of coef_
+            # sees the model's scores. The box of the bounds scales with it.
+            post_hoc = train_temperature / self.temperature_
+            self.coef_ = self._penalty(
+                classes.size, self.n_features_in_, scale=post_hoc
+            ).cast(coef * post_hoc, data.dtype)
+            self.intercept_ = (intercept * post_hoc).astype(data.dtype)
+        setattr(self, _SCORES_MARK, True)
         if device_input is not None:
             # As scikit-learn: fitted arrays live in X's namespace and device.
             # Every fitted array but classes_ (which may hold strings).
@@ -594,14 +666,19 @@ class SoftmaxRegression(
             )
         return self.cv
 
-    def _penalty(self, n_classes, n_features):
+    def _penalty(self, n_classes, n_features, scale=1.0):
         """The penalty of ``l1_ratio`` and ``bounds``, checked for the solver.
+
+        ``scale`` multiplies the box of the bounds: the coefficients trained
+        at temperature ``T`` are ``T`` times the scores' coefficients, so
+        their box is ``T`` times that of ``coef_``.
 
         Raises ValueError for bad bounds or a solver that cannot handle them.
         """
-        penalty = ElasticNet(
-            self.l1_ratio, *check_bounds(self.bounds, n_classes, n_features)
-        )
+        lower, upper = check_bounds(self.bounds, n_classes, n_features)
+        if lower is not None and scale != 1.0:
+            lower, upper = lower * scale, upper * scale
+        penalty = ElasticNet(self.l1_ratio, lower, upper)
         SOLVERS[self.solver].check_penalty(penalty)
         return penalty
 
@@ -610,7 +687,12 @@ class SoftmaxRegression(
 
         ``rows`` is the data the objective's passes run over, in memory
         (:class:`~softreg._blocks.InMemoryRows`) or in Dask
-        (:class:`~softreg._dask.DaskRows`).
+        (:class:`~softreg._dask.DaskRows`). The objective is that of the
+        training ``temperature`` ``T``, whose scores are ``(X W^T + b) / T``;
+        the returned ``coef`` and ``intercept`` are the scores' coefficients
+        ``W / T`` and ``b / T`` (the meaning of ``coef_``), and the bounds
+        hold for them. A warm start starts from the previous ``coef_`` and
+        ``intercept_`` times ``T``: from the previous model's scores.
         """
         normalizer = self.normalizer_
         n_features = rows.n_features
@@ -621,9 +703,11 @@ class SoftmaxRegression(
             C=self.C,
             fit_intercept=self.fit_intercept,
             temperature=temperature,
-            penalty=self._penalty(n_classes, n_features),
+            penalty=self._penalty(n_classes, n_features, scale=temperature),
         )
-        w0 = self._initial_params(normalizer, n_classes, n_features, warm_start)
+        w0 = self._initial_params(
+            normalizer, n_classes, n_features, warm_start, temperature
+        )
         with objective.running():
             w, n_iter = SOLVERS[self.solver](
                 objective,
@@ -640,6 +724,8 @@ class SoftmaxRegression(
             if previous is not None:
                 return (*previous, n_iter)
         params = w.reshape(-1, n_classes)
+        if temperature != 1.0:
+            params = params / temperature  # the scores' coefficients
         coef = params[:n_features].T
         intercept = params[n_features] if self.fit_intercept else np.zeros(n_classes)
         if optional(normalizer, "shift_invariant"):
@@ -663,14 +749,19 @@ class SoftmaxRegression(
             return to_numpy(self._dense_coef()), to_numpy(self.intercept_)
         return None
 
-    def _initial_params(self, normalizer, n_classes, n_features, warm_start):
+    def _initial_params(
+        self, normalizer, n_classes, n_features, warm_start, temperature=1.0
+    ):
         n_rows = n_features + int(self.fit_intercept)
         previous = self._warm_start_params(n_classes, n_features, warm_start)
         if previous is not None:
+            # The previous model's scores X @ coef_.T + intercept_, in the
+            # variables of training temperature T (T times the coefficients).
             coef, intercept = previous
             start = np.vstack([coef.T, intercept[None, :]])
             start = start[:n_rows]
-            return np.ascontiguousarray(start, dtype=np.float64).ravel()
+            start = np.asarray(start, dtype=np.float64) * temperature
+            return np.ascontiguousarray(start).ravel()
         scale = optional(normalizer, "init_scale")()
         if scale:
             rng = check_random_state(self.random_state)

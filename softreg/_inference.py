@@ -215,6 +215,13 @@ def _infinite_parameters(X, targets, sample_weight, acc, C, ref, others):
     return infinite
 
 
+def _post_hoc_temperature(estimator):
+    """Whether ``temperature_`` was fitted after training at ``T = 1``."""
+    return estimator.temperature == "auto" or getattr(
+        estimator, "calibration", None
+    ) in ("temperature", "vector", "ensemble")
+
+
 def infer(
     estimator,
     X,
@@ -262,12 +269,15 @@ def infer(
         f" for its dense {n_full} x {n_full} matrices",
         "Reduce the number of features or classes.",
     )
+    # Inference is about the objective that was minimised, in its variables:
+    # the trained coefficients are temperature_ times coef_ (a fixed T trains
+    # at T; temperature="auto" trains at T = 1 and folds 1/T afterwards).
+    # The estimates and their spread are reported on coef_'s scale below.
+    scale = float(estimator.temperature_)
     theta = np.vstack([estimator.coef_.T, estimator.intercept_[None, :]])[:q]
-    theta = theta.astype(np.float64)
-    # Inference is about the objective that was minimised: temperature="auto"
-    # trains at T = 1 and only rescales the predictions afterwards.
-    train_t = 1.0 if estimator.temperature == "auto" else estimator.temperature_
-    inv_t = 1.0 / float(train_t)
+    theta = theta.astype(np.float64) * scale
+    train_t = 1.0 if _post_hoc_temperature(estimator) else scale
+    inv_t = 1.0 / train_t
     acc = accumulate(X, targets, sample_weight, theta, normalizer, inv_t, fit_intercept)
 
     S = float(np.sum(sample_weight, dtype=np.float64))
@@ -333,6 +343,8 @@ def infer(
     # Flat beta in the map's order is j * (K - 1) + k'; report class-major.
     order = np.arange(q * (K - 1)).reshape(q, K - 1).T.ravel()
     cov = cov[np.ix_(order, order)]
+    # Back to coef_'s scale: a fixed positive factor, so z and p are unchanged.
+    beta, cov = beta / scale, cov / scale**2
     bse = np.sqrt(np.diag(cov)).reshape(K - 1, q)
     with np.errstate(invalid="ignore", divide="ignore"):
         zvalues = beta / bse

@@ -37,6 +37,17 @@ class InferenceMixin:
         and ``intercept_`` themselves stay centred). Needs a normalizer whose
         loss is a log-likelihood (softmax); see :ref:`inference`.
 
+        The estimates are on the scale of ``coef_``, the scores'
+        coefficients. With a temperature the objective that was minimised is
+        in the trained coefficients ``temperature_ * coef_`` (trained at a
+        fixed ``T``, or at ``T = 1`` for ``temperature="auto"``, whose ``T``
+        is then fitted and treated as known): the Hessian is taken there, and
+        ``params``, ``bse``, the intervals and ``cov`` are divided by
+        ``temperature_`` (``cov`` by its square); ``zvalues``, ``pvalues``
+        and the fit statistics are those of the minimised objective, which a
+        fixed positive factor leaves unchanged. A fixed ``T`` with ``C`` is
+        ``T = 1`` with ``C / T**2``, and both report the same table.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)

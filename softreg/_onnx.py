@@ -4,7 +4,8 @@ This module imports skl2onnx and onnx; only :mod:`softreg.onnx` imports it,
 never ``import softreg``. The graph is the estimator's own predict path,
 operator for operator:
 
-1. scores ``Z = X @ coef_.T + intercept_``, divided by ``temperature_``;
+1. scores ``Z = X @ coef_.T + intercept_`` (which hold any temperature or
+   calibration map: ``temperature_`` is a record, not applied);
 2. the normalizer, written in ONNX operators by a builder from
    :data:`BUILDERS` (the same steps, in the same order, as its numpy code);
 3. ``label = classes_[argmax(proba)]``.
@@ -303,9 +304,6 @@ def converter(scope, operator, container):
     Z = ops.add(
         OnnxMatMul(X, ops.c(model.coef_.T), op_version=opv), ops.c(model.intercept_)
     )
-    if model.temperature_ != 1.0:
-        # As in predict: the scores times 1/T, rounded to the scores' dtype.
-        Z = ops.mul(Z, ops.c(1.0 / model.temperature_))
     n_classes = len(model.classes_)
     proba = normalizer_graph(model.normalizer_, Z, n_classes, opv, dtype)
     out_label, out_proba = operator.outputs[0], operator.outputs[1]

@@ -44,7 +44,10 @@ class PredictMixin(SparseCoefMixin):
     """Predict methods and ``coef_`` storage of a fitted linear model.
 
     Needs the host estimator's ``normalizer_``, ``coef_``, ``intercept_``,
-    ``temperature_``, ``classes_`` and ``_runner`` (its thread policy).
+    ``classes_`` and ``_runner`` (its thread policy). ``coef_`` and
+    ``intercept_`` are the scores' coefficients: every method maps
+    ``X @ coef_.T + intercept_`` (a temperature or calibration map is folded
+    into them by ``fit``; ``temperature_`` is a record, never applied here).
     """
 
     def sparsify(self):
@@ -81,7 +84,8 @@ class PredictMixin(SparseCoefMixin):
 
         Rows stay in order. ``method`` is ``"__call__"`` (probabilities),
         ``"log_proba"``, ``"decision"``, or None for the scores
-        ``(X W^T + b) / T`` themselves.
+        ``X @ coef_.T + intercept_`` themselves (``coef_`` and
+        ``intercept_`` already hold any temperature or calibration map).
 
         A Dask collection gives a lazy Dask array with the row chunks of
         ``X``, evaluated chunk by chunk by the same block code.
@@ -100,7 +104,7 @@ class PredictMixin(SparseCoefMixin):
                 self._dense_coef().T,
                 self.intercept_,
                 func,
-                1.0 / self.temperature_,
+                1.0,
                 self.classes_.size,
             )
         # The NaN/inf test is fused into the threaded blocks (check_finite
@@ -120,9 +124,7 @@ class PredictMixin(SparseCoefMixin):
         b = self.intercept_.astype(dtype, copy=False)
         runner = self._runner()
         with runner.running():
-            return map_score_blocks(
-                X, Wt, b, func, runner, 1.0 / self.temperature_, check_finite=True
-            )
+            return map_score_blocks(X, Wt, b, func, runner, 1.0, check_finite=True)
 
     @available_if(_offers_decision)
     def decision_function(self, X):
@@ -136,12 +138,14 @@ class PredictMixin(SparseCoefMixin):
         Returns
         -------
         scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
-            The normalizer's decision scores of ``(X W^T + b) / T``: the
-            scores themselves for normalizers monotone in each score
-            (softmax, sparsemax, entmax15), the log-probabilities otherwise,
-            so that their order is always that of :meth:`predict_proba`. For
-            two classes, the score of ``classes_[1]`` minus that of
-            ``classes_[0]``.
+            The normalizer's decision scores of ``Z = X @ coef_.T +
+            intercept_``: ``Z`` itself for normalizers whose ``decision`` is
+            the scores (softmax, sparsemax, entmax15), whatever the
+            temperature or calibration, as for scikit-learn's linear
+            classifiers; the log-probabilities otherwise, so that their order
+            is always that of :meth:`predict_proba`. For two classes, the
+            score of ``classes_[1]`` minus that of ``classes_[0]``, i.e.
+            ``X @ (coef_[1] - coef_[0]) + (intercept_[1] - intercept_[0])``.
         """
         check_is_fitted(self)
         check_namespace(self, X, "decision_function")

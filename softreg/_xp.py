@@ -342,7 +342,7 @@ def map_scores(estimator, X, func, xp):
     dtype = xp.result_type(X.dtype, coef.dtype)
     Wt = xp.astype(coef, dtype).T
     b = xp.astype(estimator.intercept_, dtype)
-    inv_t = 1.0 / estimator.temperature_
+    inv_t = 1.0  # coef_ and intercept_ hold the temperature (softreg._predict)
     n_cols = X.shape[1] + _SCORE_COPIES * Wt.shape[1]
     slices = _block_slices(
         X.shape[0], n_cols, numpy_dtype(dtype).itemsize, estimator_device(X)

@@ -225,9 +225,9 @@ def test_auto_temperature_reuses_held_out_scores(monkeypatch):
     )
     assert cv.temperature_ == pytest.approx(t_ref, rel=1e-6)
     assert cv.temperature_ != 1.0
-    # The model itself is the T=1 fit at C_.
+    # The model itself is the T=1 fit at C_, with 1/T folded into coef_.
     plain = SoftmaxRegression(C=cv.C_, **params).fit(X, y)
-    assert_allclose(cv.coef_, plain.coef_, atol=1e-4)
+    assert_allclose(cv.coef_ * cv.temperature_, plain.coef_, atol=1e-4)
 
 
 def test_fixed_temperature_reparametrises_c():

@@ -1,5 +1,6 @@
 """Pickle and joblib round trips, and models pickled by an earlier version."""
 
+import copy as copy_module
 import importlib.util
 import io
 import pickle
@@ -9,10 +10,10 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_iris
 
-from softreg import SoftmaxRegression
+from softreg import SoftmaxRegression, SoftmaxRegressionCV
 from softreg.normalizers import Spherical
 
 DATA = Path(__file__).parent / "data"
@@ -91,11 +92,12 @@ def test_models_pickled_by_a_released_version_predict_identically(path):
             assert_array_equal(model.predict(Xq), expected["predict"])
         else:
             # A score x @ w + b of p terms rounds by at most about
-            # p eps (|x| @ |w| + |b|) in the model's dtype, divided by T;
+            # p eps (|x| @ |w| + |b|) in the model's dtype (coef_ holds the
+            # scores' coefficients, a pre-fold model's divided by T on load);
             # the normalizers' outputs move by at most a few times that.
             eps = np.finfo(model.coef_.dtype).eps
             magnitude = np.abs(Xq) @ np.abs(model.coef_).T + np.abs(model.intercept_)
-            atol = 4 * Xq.shape[1] * eps * magnitude.max() / model.temperature_
+            atol = 4 * Xq.shape[1] * eps * magnitude.max()
             np.testing.assert_allclose(proba, expected["predict_proba"], atol=atol)
             np.testing.assert_allclose(
                 decision, expected["decision_function"], rtol=0, atol=4 * atol
@@ -117,3 +119,34 @@ def test_pickle_does_not_carry_threads_or_locks():
     buffer = io.BytesIO()
     pickle.dump(clf, buffer)
     assert buffer.tell() < 10_000
+
+
+def test_copies_keep_the_folded_temperature_once():
+    # coef_ holds the temperature; no copy may divide it again.
+    X, y = load_iris(return_X_y=True)
+    clf = SoftmaxRegression(temperature=2.0).fit(X, y)
+    for copy in (copy_module.deepcopy(clf), pickle.loads(pickle.dumps(clf))):
+        assert_array_equal(copy.coef_, clf.coef_)
+        assert_array_equal(copy.decision_function(X), clf.decision_function(X))
+
+
+@pytest.mark.parametrize("cls", [SoftmaxRegression, SoftmaxRegressionCV])
+def test_a_state_from_before_the_folded_temperature_is_converted(cls):
+    # What 0.1.0.dev0 pickled: the trained W in coef_ (and in SoftmaxRegressionCV's
+    # coefs_paths_), divided by temperature_ in every predict method.
+    X, y = load_iris(return_X_y=True)
+    params = {"Cs": [0.1, 1.0], "cv": 3} if cls is SoftmaxRegressionCV else {}
+    clf = cls(temperature=2.0, **params).fit(X, y)
+    state = clf.__getstate__()
+    del state["_coef_holds_temperature"]
+    state["coef_"] = clf.coef_ * 2.0
+    state["intercept_"] = clf.intercept_ * 2.0
+    if cls is SoftmaxRegressionCV:
+        state["coefs_paths_"] = clf.coefs_paths_ * 2.0
+    old = cls.__new__(cls)
+    old.__setstate__(state)
+    assert_allclose(old.coef_, clf.coef_, rtol=1e-15)
+    assert_allclose(old.intercept_, clf.intercept_, rtol=1e-15)
+    assert_allclose(old.predict_proba(X), clf.predict_proba(X), rtol=1e-12)
+    if cls is SoftmaxRegressionCV:
+        assert_allclose(old.coefs_paths_, clf.coefs_paths_, rtol=1e-15)

@@ -55,17 +55,26 @@ def test_fitted_identity_for_convex_normalizers(problem, name):
     hot = SoftmaxRegression(normalizer=name, temperature=T, C=C, **TIGHT).fit(X, y)
     cold = SoftmaxRegression(normalizer=name, C=C / T**2, **TIGHT).fit(X, y)
     assert hot.temperature_ == T
-    assert_allclose(hot.coef_, T * cold.coef_, atol=1e-4)
+    # coef_ are the scores' coefficients: those of (1, C / T**2) themselves.
+    assert_allclose(hot.coef_, cold.coef_, atol=1e-4 / T)
+    assert_allclose(hot.intercept_, cold.intercept_, atol=1e-4 / T)
     assert_allclose(hot.predict_proba(X), cold.predict_proba(X), atol=1e-5)
     assert_array_equal(hot.predict(X), cold.predict(X))
 
 
-def test_temperature_divides_scores_in_every_predict_method(problem):
+def test_temperature_is_folded_into_coef_for_every_predict_method(problem):
     X, y = problem
-    clf = SoftmaxRegression(temperature=2.0).fit(X, y)
-    raw = X @ clf.coef_.T + clf.intercept_
-    assert_allclose(clf.decision_function(X), raw / 2.0)
-    expected = np.exp(raw / 2.0)
+    clf = SoftmaxRegression(temperature=2.0, **TIGHT).fit(X, y)
+    # The training objective is in W = temperature_ * coef_: its gradient
+    # vanishes there (the scores W x / T are those of coef_).
+    objective = LinearObjective(
+        X, y, 4, NORMALIZERS["softmax"](), np.ones(y.size), 1.0, True, 2.0
+    )
+    W = np.vstack([clf.coef_.T, clf.intercept_[None, :]]) * clf.temperature_
+    assert np.abs(objective.loss_gradient(W.ravel())[1]).max() < 1e-8
+    scores = X @ clf.coef_.T + clf.intercept_
+    assert_allclose(clf.decision_function(X), scores)
+    expected = np.exp(scores)
     expected /= expected.sum(axis=1, keepdims=True)
     assert_allclose(clf.predict_proba(X), expected)
     assert_allclose(clf.predict_log_proba(X), np.log(expected))
@@ -97,7 +106,9 @@ def test_auto_never_changes_predict_for_monotone_normalizers(problem, name):
         normalizer=name, C=100.0, temperature="auto", random_state=0
     ).fit(X, y)
     assert auto.temperature_ != 1.0
-    assert_array_equal(auto.coef_, plain.coef_)  # trained at T=1 either way
+    # Trained at T=1 either way; the fitted T is folded into coef_.
+    assert_allclose(auto.coef_ * auto.temperature_, plain.coef_, rtol=1e-13)
+    assert_allclose(auto.intercept_ * auto.temperature_, plain.intercept_, rtol=1e-13)
     assert_array_equal(auto.predict(X), plain.predict(X))
 
 
@@ -125,7 +136,8 @@ def test_fit_temperature_matches_sklearn_temperature_scaling(overfit_digits):
     beta = calibrated.calibrated_classifiers_[0].calibrators[0].beta_
     assert_allclose(T, 1.0 / beta, rtol=1e-4)
     expected = calibrated.predict_proba(X_cal)
-    model.temperature_ = T  # the frozen model is this object: set T only now
+    # The frozen model is this object: fold T into its scores only now.
+    model.coef_, model.intercept_ = model.coef_ / T, model.intercept_ / T
     assert_allclose(model.predict_proba(X_cal), expected, atol=1e-5)
 
 

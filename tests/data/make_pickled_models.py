@@ -8,6 +8,12 @@ say so in the changelog); never to make a failing test pass::
 It fits a few small models on iris and writes ``models-<version>.pkl``: a
 dict with the models, the query rows and the predictions each model gave when
 it was written.
+
+Keep ``models-0.1.0.dev0.pkl`` as it is: its models predate the folding of
+the temperature into ``coef_`` (their ``coef_`` is the trained ``W``, which
+the predict methods divided by ``temperature_``), and it is the test that
+such models are converted when they load. Bump the version before writing a
+new file, so that this one is not overwritten.
 """
 
 import pickle
