@@ -9,27 +9,36 @@ margin stops the sharpening, whatever the errors of new data will be. So
 .. math::
 
     \\hat\\tau = \\arg\\min_\\tau\\; \\sum_i s_i\\, \\ell(y_i, z_i e^{-\\tau})
-    + \\frac{\\tau^2}{2 \\sigma^2}, \\qquad T = e^{\\hat\\tau},
+    + \\frac{\\tau^2}{2 \\sigma^2},
 
 in which the held-out rows count as rows (the loss is their weighted *sum*,
 as in the model's own objective): many informative rows overrule the prior,
-a handful of errors do not. The fitted ``T`` is then kept only if the data
-favour it over ``T = 1`` (no map): the Laplace approximation of the Bayes
-factor of the two models,
+a handful of errors do not. At the optimum ``tau^2 / (2 sigma^2)`` is at
+most the drop of the summed loss from ``T = 1``: sharpening by a factor
+``e^k`` has to be paid for with ``k^2 / 2`` nats of held-out loss.
+
+Whether the held-out rows support moving ``T`` at all is then weighed
+against leaving the model alone: with prior odds 1:1 between "``T = 1``"
+and "``log T ~ N(0, sigma^2)``", the Laplace approximation of the Bayes
+factor of the second against the first is
 
 .. math::
 
-    \\log B = L(0) - L(\\hat\\tau) - \\frac{\\hat\\tau^2}{2\\sigma^2}
-    - \\tfrac12 \\log\\big(1 + \\sigma^2 L''(\\hat\\tau)\\big),
+    \\log B = L(0) - L(\\hat\tau) - \frac{\\hat\tau^2}{2\\sigma^2}
+    - \tfrac12 \\log\big(1 + \\sigma^2 L''(\\hat\tau)\big),
 
-with ``L`` the weighted sum of the losses, must be positive. The last term
-is the price of a free parameter (Occam's factor): it grows with the
-information the rows carry about ``T``, so a few nats of gain from moving
-``T`` on a few errors do not pay for it.
+with ``L`` the weighted sum of the losses; the last term is the price of a
+free parameter (Occam's factor). The temperature is the posterior mean of
+``log T`` under that two-part prior, ``log T = expit(log B) * tau_hat``:
+``tau_hat`` when the evidence is clear, shrunk towards ``T = 1`` when it is
+not, and continuous in the data. For normalizers whose loss is not a
+log-likelihood (sparsemax's, entmax's Fenchel-Young losses) this is the
+same rule read as a generalised-Bayes (Gibbs) posterior.
 """
 
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
+from scipy.special import expit
 
 from .normalizers._base import one_hot
 
@@ -81,7 +90,7 @@ def temperature_terms(normalizer, scores, y, sample_weight, log_t):
 
 
 def minimize_temperature(terms, prior_scale=PRIOR_SCALE):
-    """The temperature of a held-out criterion: the prior's optimum, if it pays.
+    """The temperature of a held-out criterion, by the rule of the module.
 
     Parameters
     ----------
@@ -92,15 +101,14 @@ def minimize_temperature(terms, prior_scale=PRIOR_SCALE):
         weight), with an attribute ``total_weight``, the sum of the
         weights of the held-out rows (as :func:`held_out_terms` returns).
     prior_scale : float, default=PRIOR_SCALE
-        Standard deviation of the Gaussian prior on ``log T`` (see the
-        module docstring); ``inf`` returns the plain minimiser of the
-        held-out loss (scikit-learn's temperature scaling).
+        Standard deviation ``sigma`` of the Gaussian prior on ``log T``;
+        ``inf`` returns the plain minimiser of the held-out loss
+        (scikit-learn's temperature scaling).
 
     Returns
     -------
     temperature : float
-        ``exp(tau_hat)``, or exactly 1.0 when the Bayes factor does not
-        favour it over ``T = 1``.
+        ``exp(expit(log B) * tau_hat)``.
     """
     return choose_temperature(terms, prior_scale).temperature
 
@@ -115,7 +123,7 @@ def choose_temperature(terms, prior_scale=PRIOR_SCALE):
     choice : :class:`TemperatureChoice`
     """
     if np.isinf(prior_scale):
-        # Mean loss only: the plain held-out optimum, the map always kept.
+        # Mean loss only: the plain held-out optimum.
         pull = 0.0
     else:
         # The prior's share of the *mean* criterion: its weight is one row's
@@ -154,8 +162,12 @@ def choose_temperature(terms, prior_scale=PRIOR_SCALE):
         - log_t**2 / (2 * prior_scale**2)
         - 0.5 * np.log1p(prior_scale**2 * max(curvature, 0.0))
     )
-    temperature = float(np.exp(log_t)) if log_bayes > 0 else 1.0
-    return TemperatureChoice(temperature, log_t, float(log_bayes))
+    # Prior odds 1:1 between "T = 1" and "T free": the posterior mean of
+    # log T is tau_hat times the posterior probability of a free T. Unlike
+    # a hard choice it moves smoothly with the data, and a T that moderate
+    # evidence supports is shrunk, not dropped.
+    free = float(expit(log_bayes))
+    return TemperatureChoice(float(np.exp(free * log_t)), log_t, float(log_bayes))
 
 
 class TemperatureChoice:
@@ -164,11 +176,11 @@ class TemperatureChoice:
     Parameters
     ----------
     temperature : float
-        The chosen temperature (1.0 when ``T = 1`` won).
+        The chosen temperature, ``exp(expit(log_bayes) * log_t)``.
     log_t : float
-        The prior's optimum ``tau_hat`` of ``log T``, kept or not.
+        The prior's optimum ``tau_hat`` of ``log T``.
     log_bayes : float
-        The log Bayes factor of ``tau_hat`` against ``T = 1`` (``inf``
+        The log Bayes factor of a free ``T`` against ``T = 1`` (``inf``
         without a prior).
     """
 
