@@ -122,6 +122,10 @@ def test_deterministic_for_a_fixed_random_state(problem, method):
     ]
     assert_array_equal(fits[0].coef_, fits[1].coef_)
     assert_array_equal(fits[0].intercept_, fits[1].intercept_)
+    assert fits[0].temperature_ == fits[1].temperature_
+    if method != "temperature":
+        assert_array_equal(fits[0].calibration_scale_, fits[1].calibration_scale_)
+        assert_array_equal(fits[0].calibration_bias_, fits[1].calibration_bias_)
 
 
 def test_calibration_temperature_is_temperature_auto(problem):
@@ -293,3 +297,17 @@ def test_refit_without_calibration_drops_the_map():
     assert not hasattr(clf, "calibration_scale_")
     assert not hasattr(clf, "calibration_pull_")
     assert_array_equal(clf.coef_, plain.coef_)
+
+
+@pytest.mark.parametrize("method", ["vector", "ensemble"])
+def test_maps_keep_the_sharpness_of_the_chosen_temperature(problem, method):
+    # Vector scaling redistributes the scales between the classes and adds
+    # biases, but its mean scale is 1 / T of the temperature rule on the
+    # same out-of-fold scores: a freer map cannot bring back the unbounded
+    # sharpening the temperature's prior refuses.
+    X, y = problem
+    est = SoftmaxRegression(C=0.01, calibration=method, random_state=0, **TIGHT)
+    est.fit(X, y)
+    scores = _fold_models(X, y, est)[0]
+    T = fit_temperature(Softmax(), scores, y, np.ones(len(y)))
+    assert_allclose(est.calibration_scale_.mean(), 1 / T, rtol=1e-4)
