@@ -127,10 +127,12 @@ class SoftmaxRegression(
         every predict method. During training a fixed ``T`` only
         re-parametrises ``C``: under the L2 penalty, ``(T, C)`` gives the
         predictions of ``(1, C / T**2)`` with ``coef_`` multiplied by ``T``.
-        ``"auto"`` trains at ``T = 1`` and then picks the ``T`` that
-        minimises the normalizer's loss of out-of-fold scores (internal
-        cross-validation over ``cv``), a post-hoc calibration that never
-        changes ``predict`` for monotone normalizers.
+        ``"auto"`` trains at ``T = 1`` and then chooses ``T`` from the
+        normalizer's loss of out-of-fold scores (internal cross-validation
+        over ``cv``) under a prior on ``log T`` centred on the uncalibrated
+        model, which a few out-of-fold errors cannot overrule (see
+        :ref:`temperature_rule`): a post-hoc calibration that never changes
+        ``predict`` for monotone normalizers.
     cv : int, cross-validation generator or iterable, default=5
         Folds for ``temperature="auto"`` and ``calibration`` (ignored
         otherwise). An int gives a
@@ -174,7 +176,8 @@ class SoftmaxRegression(
         ``coef_`` and ``intercept_``. None: ``temperature`` decides.
         ``"temperature"`` is ``temperature="auto"``. ``"vector"`` fits the
         model on all the data and a per-class scale and bias on the scores
-        (vector scaling, Guo et al. 2017), pulled towards plain temperature
+        (vector scaling, Guo et al. 2017) with the mean scale of that
+        temperature, pulled towards plain temperature
         by an L2 penalty whose strength (infinite: plain temperature) is
         chosen by a second cross-validation over the out-of-fold scores
         (even folds against odd ones).
