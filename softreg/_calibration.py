@@ -120,6 +120,12 @@ def fit_vector_scaling(
         return plain
     start = plain if start is None else start
 
+    # The overall sharpness stays the chosen temperature's: the map's mean
+    # scale is 1 / T, and only the spread of the scales around it and the
+    # biases are free (and pulled to zero). A free mean scale would bring
+    # back the held-out optimum that the temperature's prior and Bayes
+    # factor refuse when the errors are few (an unbounded sharpening).
+    mean_scale = 1.0 / temperature
     # L-BFGS works on u = scale * rms: the curvature in each scale grows with
     # the square of its class's scores (near-separable fits score in the
     # tens), while the biases' stays O(1); this diagonal preconditioning
@@ -127,16 +133,20 @@ def fit_vector_scaling(
     rms = np.sqrt(weights @ Z**2 / weights.sum())
     rms = np.where(rms > 0, rms, 1.0)
 
+    def unpack(params):
+        free = params[:n_classes] / rms
+        spread = free - free.mean()
+        return spread, mean_scale + spread, params[n_classes:]
+
     def objective(params):
-        scale, bias = params[:n_classes] / rms, params[n_classes:]
+        spread, scale, bias = unpack(params)
         loss, R = _weighted_loss(normalizer, Y, Z * scale + bias, weights)
-        spread = scale - scale.mean()
-        # The mean scale is free (it is the temperature); only the spread
-        # around it and the biases are pulled to zero.
         value = loss + pull * (spread @ spread + bias @ bias)
         grad_scale = np.einsum("ij,ij->j", R, Z) + 2 * pull * spread
+        # Through spread = free - mean(free): the mean of the gradient drops.
+        grad_free = grad_scale - grad_scale.mean()
         grad_bias = R.sum(axis=0) + 2 * pull * bias
-        return value, np.concatenate([grad_scale / rms, grad_bias])
+        return value, np.concatenate([grad_free / rms, grad_bias])
 
     result = minimize(
         objective,
@@ -151,7 +161,8 @@ def fit_vector_scaling(
             "ftol": 1e-14 if tight else 1e-8,
         },
     )
-    return CalibrationMap(result.x[:n_classes] / rms, result.x[n_classes:], pull)
+    _, scale, bias = unpack(result.x)
+    return CalibrationMap(scale, bias, pull)
 
 
 def held_out_loss(normalizer, calibration, scores, Y, weights):

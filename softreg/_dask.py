@@ -371,6 +371,8 @@ class DaskFitData:
             loss, slope = dask.compute(_tree_sum(sums))[0]
             return loss / total, slope / total
 
+        # The prior on log T counts the held-out rows (minimize_temperature).
+        terms.total_weight = total
         return terms
 
 

@@ -167,11 +167,13 @@ class SoftmaxRegression(
         ``T``). A fixed ``T`` only re-parametrises ``C``: under the L2
         penalty, ``(T, C)`` is the model of ``(1, C / T**2)``, the same
         ``coef_`` and predictions (the trained ``W`` is ``T * coef_``).
-        ``"auto"`` trains at ``T = 1`` and then picks the ``T`` that
-        minimises the normalizer's loss of out-of-fold scores (internal
-        cross-validation over ``cv``), a post-hoc calibration that never
-        changes ``predict`` for monotone normalizers; the trained
-        coefficients divided by that ``T`` become ``coef_``.
+        ``"auto"`` trains at ``T = 1`` and then chooses ``T`` from the
+        normalizer's loss of out-of-fold scores (internal cross-validation
+        over ``cv``) under a prior on ``log T`` centred on the uncalibrated
+        model, which a few out-of-fold errors cannot overrule (see
+        :ref:`temperature_rule`): a post-hoc calibration that never changes
+        ``predict`` for monotone normalizers; the trained coefficients
+        divided by that ``T`` become ``coef_``.
     cv : int, cross-validation generator or iterable, default=5
         Folds for ``temperature="auto"`` and ``calibration`` (ignored
         otherwise). An int gives a
@@ -216,7 +218,8 @@ class SoftmaxRegression(
         coef_.T + intercept_`` still holds). None: ``temperature`` decides.
         ``"temperature"`` is ``temperature="auto"``. ``"vector"`` fits the
         model on all the data and a per-class scale and bias on the scores
-        (vector scaling, Guo et al. 2017), pulled towards plain temperature
+        (vector scaling, Guo et al. 2017) with the mean scale of that
+        temperature, pulled towards plain temperature
         by an L2 penalty whose strength (infinite: plain temperature) is
         chosen by a second cross-validation over the out-of-fold scores
         (even folds against odd ones).

@@ -102,9 +102,11 @@ def test_leakage_probe_pure_noise_is_not_trusted(method):
 @pytest.mark.parametrize("normalizer", ["softmax", "sparsemax", "entmax15"])
 def test_plain_temperature_never_changes_predict(problem, normalizer):
     X, y = problem
-    plain = SoftmaxRegression(C=100.0, normalizer=normalizer).fit(X, y)
+    # A strong penalty: an underconfident model whose 300 held-out rows all
+    # ask for sharpening, so the temperature is not 1.
+    plain = SoftmaxRegression(C=1e-3, normalizer=normalizer).fit(X, y)
     calibrated = SoftmaxRegression(
-        C=100.0, normalizer=normalizer, calibration="temperature", random_state=0
+        C=1e-3, normalizer=normalizer, calibration="temperature", random_state=0
     ).fit(X, y)
     assert calibrated.temperature_ != 1.0
     assert_array_equal(calibrated.predict(X), plain.predict(X))
@@ -121,6 +123,10 @@ def test_deterministic_for_a_fixed_random_state(problem, method):
     ]
     assert_array_equal(fits[0].coef_, fits[1].coef_)
     assert_array_equal(fits[0].intercept_, fits[1].intercept_)
+    assert fits[0].temperature_ == fits[1].temperature_
+    if method != "temperature":
+        assert_array_equal(fits[0].calibration_scale_, fits[1].calibration_scale_)
+        assert_array_equal(fits[0].calibration_bias_, fits[1].calibration_bias_)
 
 
 def test_calibration_temperature_is_temperature_auto(problem):
@@ -138,18 +144,21 @@ def test_vector_scaling_is_the_penalised_optimum(problem):
     Y, w = np.eye(3)[y], rng.uniform(0.5, 2, size=len(y))
     pull = 0.01
     fitted = fit_vector_scaling(Softmax(), Z, Y, w, pull)
+    T = fit_temperature(Softmax(), Z, y, w)
+    # The mean scale is the chosen temperature's; the spread and biases are
+    # the free parameters.
+    assert_allclose(fitted.scale.mean(), 1 / T, rtol=1e-12)
 
     def objective(params):
-        a, c = params[:3], params[3:]
-        S = Z * a + c
+        spread, c = params[:3] - params[:3].mean(), params[3:]
+        S = Z * (1 / T + spread) + c
         log_p = S - np.log(np.exp(S).sum(axis=1, keepdims=True))
         loss = -np.average((Y * log_p).sum(axis=1), weights=w)
-        return loss + pull * (np.sum((a - a.mean()) ** 2) + np.sum(c**2))
+        return loss + pull * (np.sum(spread**2) + np.sum(c**2))
 
-    at = np.concatenate([fitted.scale, fitted.bias])
+    at = np.concatenate([fitted.scale - 1 / T, fitted.bias])
     assert_allclose(approx_fprime(at, objective, 1e-7), 0, atol=1e-5)
     # An infinite pull is plain temperature.
-    T = fit_temperature(Softmax(), Z, y, w)
     plain = fit_vector_scaling(Softmax(), Z, Y, w, np.inf)
     assert_allclose(plain.scale, 1 / T)
     assert_array_equal(plain.bias, 0)
@@ -289,3 +298,17 @@ def test_refit_without_calibration_drops_the_map():
     assert not hasattr(clf, "calibration_scale_")
     assert not hasattr(clf, "calibration_pull_")
     assert_array_equal(clf.coef_, plain.coef_)
+
+
+@pytest.mark.parametrize("method", ["vector", "ensemble"])
+def test_maps_keep_the_sharpness_of_the_chosen_temperature(problem, method):
+    # Vector scaling redistributes the scales between the classes and adds
+    # biases, but its mean scale is 1 / T of the temperature rule on the
+    # same out-of-fold scores: a freer map cannot bring back the unbounded
+    # sharpening the temperature's prior refuses.
+    X, y = problem
+    est = SoftmaxRegression(C=0.01, calibration=method, random_state=0, **TIGHT)
+    est.fit(X, y)
+    scores = _fold_models(X, y, est)[0]
+    T = fit_temperature(Softmax(), scores, y, np.ones(len(y)))
+    assert_allclose(est.calibration_scale_.mean(), 1 / T, rtol=1e-4)

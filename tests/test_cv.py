@@ -18,6 +18,8 @@ from threadpoolctl import threadpool_limits
 
 from softreg import SoftmaxRegression, SoftmaxRegressionCV
 from softreg._blocks import InMemoryRows
+from softreg._temperature import fit_temperature
+from softreg.normalizers import Softmax
 
 
 def _standardised(loader):
@@ -223,7 +225,13 @@ def test_auto_temperature_reuses_held_out_scores(monkeypatch):
             loss, bounds=(-5, 5), method="bounded", options={"xatol": 1e-10}
         ).x
     )
-    assert cv.temperature_ == pytest.approx(t_ref, rel=1e-6)
+    # The plain minimiser is scipy's; the estimator applies the prior on
+    # log T of softreg._temperature to the same scores.
+    ones = np.ones(labels.size)
+    plain_t = fit_temperature(Softmax(), Z, labels, ones, prior_scale=np.inf)
+    assert plain_t == pytest.approx(t_ref, rel=1e-6)
+    expected = fit_temperature(Softmax(), Z, labels, ones)
+    assert cv.temperature_ == pytest.approx(expected, rel=1e-6)
     assert cv.temperature_ != 1.0
     # The model itself is the T=1 fit at C_, with 1/T folded into coef_.
     plain = SoftmaxRegression(C=cv.C_, **params).fit(X, y)

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.optimize import minimize_scalar
+from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import load_digits, load_iris, make_classification
 from sklearn.frozen import FrozenEstimator
@@ -13,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from softreg import SoftmaxRegression
 from softreg._objective import LinearObjective
 from softreg._temperature import fit_temperature
+from softreg.normalizers import Softmax
 from softreg.normalizers._registry import NORMALIZERS
 
 TIGHT = {"tol": 1e-10, "max_iter": 10_000}
@@ -101,9 +104,10 @@ def test_auto_lowers_held_out_log_loss_on_an_overfit_model(overfit_digits):
 @pytest.mark.parametrize("name", CONVEX)
 def test_auto_never_changes_predict_for_monotone_normalizers(problem, name):
     X, y = problem
-    plain = SoftmaxRegression(normalizer=name, C=100.0).fit(X, y)
+    # Underconfident under a strong penalty: T well below 1.
+    plain = SoftmaxRegression(normalizer=name, C=1e-3).fit(X, y)
     auto = SoftmaxRegression(
-        normalizer=name, C=100.0, temperature="auto", random_state=0
+        normalizer=name, C=1e-3, temperature="auto", random_state=0
     ).fit(X, y)
     assert auto.temperature_ != 1.0
     # Trained at T=1 either way; the fitted T is folded into coef_.
@@ -129,7 +133,10 @@ def test_fit_temperature_matches_sklearn_temperature_scaling(overfit_digits):
     X_train, X_cal, y_train, y_cal = overfit_digits
     model = SoftmaxRegression(C=1e4, max_iter=2000).fit(X_train, y_train)
     scores = model.decision_function(X_cal)
-    T = fit_temperature(model.normalizer_, scores, y_cal, np.ones(y_cal.size))
+    # Without the prior on log T, the criterion is scikit-learn's.
+    T = fit_temperature(
+        model.normalizer_, scores, y_cal, np.ones(y_cal.size), prior_scale=np.inf
+    )
     calibrated = CalibratedClassifierCV(
         FrozenEstimator(model), method="temperature"
     ).fit(X_cal, y_cal)
@@ -164,3 +171,193 @@ def test_invalid_temperature(problem, bad):
     X, y = problem
     with pytest.raises(ValueError, match="'temperature' parameter"):
         SoftmaxRegression(temperature=bad).fit(X, y)
+
+
+def _summed_log_loss(scores, y, log_t):
+    """Summed log loss of softmax(scores / T), from scikit-learn's log_loss."""
+    Z = scores * np.exp(-log_t)
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    return y.size * log_loss(y, P, labels=np.arange(scores.shape[1]))
+
+
+def _bayes_rule(scores, y, sigma=1.0):
+    """The MAP of log T under N(0, sigma^2) and its Laplace log Bayes factor.
+
+    Written from the formulas, with scikit-learn's log_loss and SciPy, as a
+    reference independent of softreg's criterion.
+    """
+
+    def posterior(t):
+        return _summed_log_loss(scores, y, t) + t**2 / (2 * sigma**2)
+
+    tau = minimize_scalar(
+        posterior,
+        bounds=(np.log(1e-3), np.log(1e3)),
+        method="bounded",
+        options={"xatol": 1e-10},
+    ).x
+    h = 1e-3
+    curvature = (
+        _summed_log_loss(scores, y, tau + h)
+        - 2 * _summed_log_loss(scores, y, tau)
+        + _summed_log_loss(scores, y, tau - h)
+    ) / h**2
+    log_bayes = (
+        _summed_log_loss(scores, y, 0.0)
+        - posterior(tau)
+        - 0.5 * np.log1p(sigma**2 * max(curvature, 0.0))
+    )
+    return tau, log_bayes
+
+
+def _near_separable_scores(seed, n_rows=107, true_t=0.7, shift=6.0):
+    """Confident scores, labels drawn from softmax(scores / true_t), the truth.
+
+    Returns the scores, the labels and the true probabilities.
+    """
+    rng = np.random.RandomState(seed)
+    Z = rng.normal(size=(n_rows, 3))
+    Z[np.arange(n_rows), rng.randint(3, size=n_rows)] += shift
+    P = np.exp(Z / true_t)
+    P /= P.sum(axis=1, keepdims=True)
+    y = (rng.uniform(size=(n_rows, 1)) > P.cumsum(axis=1)).sum(axis=1)
+    return Z, y, P
+
+
+def _excess_loss(Z, P, T):
+    """Expected log loss of softmax(Z / T) on new labels, above the truth's."""
+    S = Z / T
+    log_q = S - S.max(axis=1, keepdims=True)
+    log_q -= np.log(np.exp(log_q).sum(axis=1, keepdims=True))
+    return float(np.mean(np.sum(P * (np.log(P) - log_q), axis=1)))
+
+
+def test_no_held_out_error_cannot_buy_a_catastrophic_sharpening():
+    # The situation of issue 18 (wine at C=1): 107 confident held-out rows
+    # drawn from a mildly underconfident model (true T = 0.7) happen to hold
+    # no error. The held-out loss then keeps falling as T -> 0: its plain
+    # minimiser (scikit-learn's temperature scaling) sharpens until the loss
+    # underflows. The expected loss on new labels is known exactly here.
+    Z, y, P = _near_separable_scores(seed=1)
+    assert np.all(Z.argmax(axis=1) == y)
+    w = np.ones(y.size)
+    plain = fit_temperature(Softmax(), Z, y, w, prior_scale=np.inf)
+    T = fit_temperature(Softmax(), Z, y, w)
+    assert plain < 0.1
+    # The prior's optimum pays tau^2 / 2 out of the drop of the summed loss
+    # from T = 1, which is at most that loss itself (losses are positive):
+    # the sharpening is capped whatever the rows.
+    total_at_one = _summed_log_loss(Z, y, 0.0)
+    assert abs(np.log(T)) <= np.sqrt(2 * total_at_one)
+    # Better than leaving the model alone, which is far better than the
+    # plain optimum (factors above 10 between the three, for any rounding).
+    assert _excess_loss(Z, P, T) < _excess_loss(Z, P, 1.0)
+    assert _excess_loss(Z, P, 1.0) < _excess_loss(Z, P, plain)
+
+
+def test_wine_split_of_issue_18_is_not_sharpened_to_a_catastrophe():
+    # Issue 18's case: wine, 60/40 split random_state=6, C=1, the fold layout
+    # of random_state=0. With those folds scikit-learn's
+    # CalibratedClassifierCV(ensemble=False) finds T of about 0.06 (one
+    # held-out error) and multiplies the held-out log loss several times.
+    from sklearn.datasets import load_wine
+    from sklearn.pipeline import make_pipeline
+
+    X, y = load_wine(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.4, stratify=y, random_state=6
+    )
+    params = {"C": 1.0, "max_iter": 1000}
+    folds = SoftmaxRegression(random_state=0)._folds()
+
+    def held_out_loss(model):
+        model = make_pipeline(StandardScaler(), model).fit(X_train, y_train)
+        return model, log_loss(y_test, model.predict_proba(X_test))
+
+    _, plain_loss = held_out_loss(SoftmaxRegression(**params))
+    theirs, theirs_loss = held_out_loss(
+        CalibratedClassifierCV(
+            SoftmaxRegression(**params), method="temperature", ensemble=False, cv=folds
+        )
+    )
+    ours, ours_loss = held_out_loss(
+        SoftmaxRegression(calibration="temperature", random_state=0, **params)
+    )
+    theirs_t = 1 / theirs[-1].calibrated_classifiers_[0].calibrators[0].beta_
+    assert theirs_t < 0.1
+    assert theirs_loss > 3 * plain_loss
+    # Solver tolerances move T by far less than these factors.
+    assert ours[-1].temperature_ > 3 * theirs_t
+    assert ours_loss < 1.5 * plain_loss
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_temperature_is_the_posterior_mean_of_the_two_part_prior(seed):
+    # Scores of mixed confidence: an independent recomputation of the rule,
+    # log T = expit(log B) * tau_hat with tau_hat the MAP of log T under
+    # N(0, 1) and log B the Laplace log Bayes factor of a free T against
+    # T = 1, agrees with fit_temperature. The reference's curvature is a
+    # second difference (relative error ~1e-6 here); it enters log B through
+    # log1p and expit' <= 1/4, so log T agrees to well within 1e-5.
+    rng = np.random.RandomState(seed)
+    n = 120
+    Z = rng.normal(scale=2.0, size=(n, 3))
+    P = np.exp(Z / rng.uniform(0.3, 3.0))
+    P /= P.sum(axis=1, keepdims=True)
+    y = (rng.uniform(size=(n, 1)) > P.cumsum(axis=1)).sum(axis=1)
+    T = fit_temperature(Softmax(), Z, y, np.ones(n))
+    tau, log_bayes = _bayes_rule(Z, y)
+    assert_allclose(np.log(T), expit(log_bayes) * tau, atol=1e-5)
+
+
+def test_weights_count_as_rows_in_the_prior():
+    # The prior weighs against the summed loss with sample weights counted
+    # as rows (as in the model's objective): integer weights give the
+    # temperature of the repeated rows.
+    rng = np.random.RandomState(0)
+    Z, y, _ = _near_separable_scores(2, n_rows=60)
+    Z = Z * 0.3
+    w = rng.randint(1, 4, size=y.size)
+    weighted = fit_temperature(Softmax(), Z, y, w.astype(float))
+    repeated = fit_temperature(
+        Softmax(), np.repeat(Z, w, axis=0), np.repeat(y, w), np.ones(w.sum())
+    )
+    assert weighted != 1.0
+    assert_allclose(weighted, repeated, rtol=1e-10)
+
+
+def test_pure_noise_leaves_the_uncalibrated_fit():
+    # Labels independent of X: the fold models' scores are small noise, and
+    # the plain held-out optimum flattens them all the way to the search
+    # bound. With the prior, log T moves at most sqrt(2 * gain) from 0 (the
+    # uncalibrated fit), where gain is the largest drop of the summed
+    # held-out loss over any T: at the MAP, tau^2 / 2 <= L(0) - L(tau), and
+    # the posterior mean shrinks tau further towards 0. The fold models are
+    # refitted here to recompute gain.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(240, 5))
+    y = rng.randint(3, size=240)
+    est = SoftmaxRegression(C=1.0, temperature="auto", random_state=0, **TIGHT)
+    est.fit(X, y)
+    splitter = est._folds()
+    Z = np.zeros((y.size, 3))
+    for train, test in splitter.split(X, y):
+        m = SoftmaxRegression(C=1.0, **TIGHT).fit(X[train], y[train])
+        Z[test] = X[test] @ m.coef_.T + m.intercept_
+    plain = fit_temperature(Softmax(), Z, y, np.ones(y.size), prior_scale=np.inf)
+    assert plain > 100
+    # The lowest summed loss over the search interval: a grid finds the
+    # basin, Brent's method its bottom.
+    grid = np.linspace(np.log(1e-3), np.log(1e3), 2001)
+    start = grid[np.argmin([_summed_log_loss(Z, y, t) for t in grid])]
+    bottom = minimize_scalar(
+        lambda t: _summed_log_loss(Z, y, t),
+        bounds=(max(start - 0.01, grid[0]), min(start + 0.01, grid[-1])),
+        method="bounded",
+    ).fun
+    gain = _summed_log_loss(Z, y, 0.0) - min(bottom, _summed_log_loss(Z, y, start))
+    # Noise calls for flattening (the best prediction is the class
+    # frequencies), never for sharpening, and by no more than the MAP bound.
+    assert est.temperature_ >= 1.0
+    assert np.log(est.temperature_) <= np.sqrt(2 * gain)
