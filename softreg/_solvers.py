@@ -2,8 +2,12 @@
 
 Every solver minimises the same objective and stops on the same test as
 scikit-learn's LogisticRegression: the largest absolute entry of the
-gradient with respect to ``(W, b)`` is at most ``tol``. They differ in how
-many passes over the data they need to get there:
+gradient with respect to ``(W, b)`` is at most ``tol`` (the projected
+gradient with L1 or bounds). Unlike scikit-learn's lbfgs, a stop of scipy's
+own (``ftol``, a failed line search, precision loss) above ``tol`` is not
+taken as convergence: :func:`_run` restarts with more accurate objective
+values, and warns with the value reached if that does not help. They
+differ in how many passes over the data they need to get there:
 
 ``"lbfgs"``
     :func:`scipy.optimize.minimize` with ``method="L-BFGS-B"``: one
