@@ -425,3 +425,34 @@ def test_cv_fold_warnings_point_at_the_caller():
     # One warning per distinct message, not one per fold and C.
     messages = [str(w.message) for w in record]
     assert len(messages) == len(set(messages))
+
+
+_REFIT_SCRIPT = """
+import hashlib, sys
+import numpy as np
+from softreg import SoftmaxRegression
+rng = np.random.default_rng(5)
+X = rng.normal(size=(3000, 12)).astype(sys.argv[1])
+y = rng.integers(0, 4, size=3000)
+clf = SoftmaxRegression(tol=1e-8, n_jobs=2).fit(X, y)
+print(hashlib.sha256(clf.coef_.tobytes() + clf.intercept_.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_same_fit_is_bit_identical_across_processes(dtype):
+    # Blocks are summed in a fixed order and BLAS held at one thread: the same
+    # data on the same machine give the same bits in every process.
+    import subprocess
+    import sys
+
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", _REFIT_SCRIPT, dtype],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for _ in range(2)
+    }
+    assert len(digests) == 1
