@@ -271,7 +271,9 @@ class _Monitor:
                 f"iter {self.n_iter:4d}  loss {self.problem.last_loss:.10g}  "
                 f"|grad|_max {grad_max:.3e}"
             )
+        self._run_iter += 1
         if grad_max < self._best:
+            self._best, self._best_iter = grad_max, self._run_iter
             self._best_x = np.array(intermediate_result.x)
         if grad_max <= self.tol:
             self.converged = True
@@ -283,9 +285,6 @@ class _Monitor:
         # a new best measure as it took to reach that best (the largest
         # gradient entry is not monotone), and at least as many as L-BFGS
         # remembers; slow progress on a flat float64 problem runs on.
-        self._run_iter += 1
-        if grad_max < self._best:
-            self._best, self._best_iter = grad_max, self._run_iter
         patience = max(_STALL_ITERATIONS, self._best_iter)
         if (
             self.values.integrated
@@ -360,8 +359,8 @@ def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
         best = min(best, reached)
     problem.set_factor(1.0)
     # The callback's test stands for the point it tested (no extra pass).
-    converged = monitor.converged or problem.grad_max(u) <= tol
-    reached = problem.grad_max(u) if not converged else 0.0
+    reached = 0.0 if monitor.converged else problem.grad_max(u)
+    converged = reached <= tol
     if not converged and monitor.n_iter < max_iter:
         message = (
             f"{message}; the objective cannot decrease further in floating point "
