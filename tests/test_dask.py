@@ -343,7 +343,7 @@ def test_local_cluster_survives_a_lost_worker(cluster_client, tmp_path):
 
 def test_elastic_net_and_bounds_on_dask():
     X, y, sw = _problem(seed=14)
-    params = dict(C=0.2, l1_ratio=0.7, bounds=(-0.5, np.inf), tol=1e-8)
+    params = dict(C=0.2, l1_ratio=0.7, bounds=(-0.5, np.inf), tol=1e-8, max_iter=1000)
     ref = SoftmaxRegression(**params).fit(X, y, sample_weight=sw)
     model = SoftmaxRegression(**params).fit(*_dask(X, y, sw))
     _agree(model, ref, rtol=1e-5)

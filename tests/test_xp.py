@@ -142,6 +142,10 @@ def test_newton_solvers_on_device(xp, solver, name):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+# float32 scores on a device cannot resolve tol=1e-10 (softreg switches to
+# float64 scores only for NumPy data): the fit warns with the value reached,
+# which the comparison below allows for.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_softmax_matches_logistic_regression_on_device(xp, dtype):
     """The softmax fit equals LogisticRegression's array-API fit."""
     X, y = _synthetic()
