@@ -56,18 +56,56 @@ def _physical_cores():
     return cpu_count(only_physical_cores=True)
 
 
-def default_n_threads():
-    """Threads used when ``n_jobs=None``: one per physical core.
-
-    ``OMP_NUM_THREADS`` caps it when set, as it does for scikit-learn's
-    OpenMP code; joblib sets it in its worker processes, so nested
-    parallelism (``GridSearchCV(n_jobs=...)``) does not oversubscribe the
-    machine.
-    """
-    n = _physical_cores()
+def _omp_env_threads():
     env = os.environ.get("OMP_NUM_THREADS", "")
     if env.strip().isdigit() and int(env) > 0:
-        n = min(n, int(env))
+        return int(env)
+    return None
+
+
+def _openmp_budget():
+    """Threads an OpenMP parallel region started here would get, or None.
+
+    scikit-learn's own multi-threaded code sizes itself with this number
+    (``sklearn.utils._openmp_helpers._openmp_effective_n_threads``): it is
+    ``omp_get_max_threads()``, which follows ``OMP_NUM_THREADS`` (joblib's
+    loky workers get ``cpu_count() // n_jobs`` there) and threadpoolctl's
+    limits (``threadpool_limits(1)``, as set by code that runs softreg
+    inside its own workers), capped by the CPUs of the cgroup. Reading it
+    costs about a microsecond, so it is read at every fit and follows a
+    limit entered after softreg was imported.
+    """
+    # The variable itself too: the OpenMP runtime reads it once, when it is
+    # loaded, and a process may set it later (before starting its threads).
+    env = _omp_env_threads()
+    try:
+        from sklearn.utils._openmp_helpers import (
+            _openmp_effective_n_threads,
+            _openmp_parallelism_enabled,
+        )
+    except ImportError:  # pragma: no cover - scikit-learn moved a private helper
+        return env
+    if not _openmp_parallelism_enabled():
+        # A scikit-learn built without OpenMP says 1 whatever the budget.
+        return env
+    omp = int(_openmp_effective_n_threads())
+    return omp if env is None else min(env, omp)
+
+
+def default_n_threads():
+    """Threads used when ``n_jobs=None``: one per physical core, within budget.
+
+    The budget is the one scikit-learn's OpenMP code respects (see
+    :func:`_openmp_budget`): ``OMP_NUM_THREADS``, which joblib sets in its
+    worker processes so that nested parallelism
+    (``GridSearchCV(n_jobs=-1)``, ``cross_val_score(n_jobs=-1)``) does not
+    oversubscribe the machine, and an active
+    ``threadpoolctl.threadpool_limits`` on OpenMP (or on every library).
+    """
+    n = _physical_cores()
+    budget = _openmp_budget()
+    if budget is not None and budget > 0:
+        n = min(n, budget)
     return max(1, n)
 
 

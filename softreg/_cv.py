@@ -117,8 +117,9 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         ``min(N, m)`` paths run at once (joblib, threads) and each fit within
         them uses ``N // min(N, m)`` threads, and BLAS is kept to one thread
         throughout, so the total never exceeds ``N``.
-        ``None`` means one core per physical core (capped by
-        ``OMP_NUM_THREADS``), as in :class:`SoftmaxRegression`; ``-1`` all
+        ``None`` means one core per physical core (within the OpenMP
+        thread budget: ``OMP_NUM_THREADS``, threadpoolctl limits), as in
+        :class:`SoftmaxRegression`; ``-1`` all
         logical CPUs. Independent paths come first because they need no
         synchronisation; the final refit uses all ``N`` threads.
     verbose : int, default=0

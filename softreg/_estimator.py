@@ -196,10 +196,11 @@ class SoftmaxRegression(
         cost extra iterations.
     n_jobs : int, default=None
         Threads evaluating row blocks of the objective and of predictions.
-        ``None`` means one thread per physical core (capped by
-        ``OMP_NUM_THREADS`` when set, as joblib's worker processes set it),
-        like the OpenMP code of
-        :class:`~sklearn.linear_model.LogisticRegression`; ``1`` runs in
+        ``None`` means one thread per physical core, within the thread
+        budget that scikit-learn's OpenMP code respects: ``OMP_NUM_THREADS``
+        (joblib's worker processes get ``cpu_count() // n_jobs`` there, so
+        ``GridSearchCV(n_jobs=-1)`` does not oversubscribe) and an active
+        ``threadpoolctl.threadpool_limits`` on OpenMP; ``1`` runs in
         the calling thread; ``-1`` uses all logical CPUs. While any softreg
         call runs, the process's BLAS is held at one thread (softreg's own
         threads use the cores) and restored when the last call returns, so

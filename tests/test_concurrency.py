@@ -257,3 +257,60 @@ def test_ctrl_c_in_the_main_thread_during_a_threaded_fit(data):
     fresh = SoftmaxRegression(n_jobs=2, max_iter=5).fit(X, y)
     again = SoftmaxRegression(n_jobs=2, max_iter=5).fit(X, y)
     assert_array_equal(fresh.coef_, again.coef_)
+
+
+def _omp_loaded():
+    return any(i["user_api"] == "openmp" for i in threadpool_info())
+
+
+def _fit_in_worker(X, y):
+    """In a joblib worker: the default threads and the pools a fit started."""
+    from softreg import _blocks
+
+    before = set(_blocks._POOLS)
+    n_threads = _blocks.default_n_threads()
+    SoftmaxRegression(max_iter=5).fit(X, y)
+    return n_threads, sorted(set(_blocks._POOLS) - before)
+
+
+def test_fit_in_loky_worker_keeps_to_the_workers_thread_budget(data, monkeypatch):
+    # joblib gives each of its n_jobs worker processes cpu_count() // n_jobs
+    # threads (OMP_NUM_THREADS in their environment), as scikit-learn's
+    # OpenMP code sees it; a fit there must not start more.
+    from joblib import cpu_count
+
+    X, y = data
+    n_jobs = 2
+    budget = max(1, cpu_count() // n_jobs)
+    results = Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_fit_in_worker)(X[:8000], y[:8000]) for _ in range(n_jobs)
+    )
+    for n_threads, new_pools in results:
+        assert 1 <= n_threads <= budget
+        # Only a pool of the budget's size, if any (none at one thread).
+        assert all(size <= budget for size in new_pools)
+        if budget == 1:
+            assert new_pools == []
+
+
+@pytest.mark.skipif(not _omp_loaded(), reason="no OpenMP runtime loaded")
+@pytest.mark.parametrize("user_api", [None, "openmp"])
+def test_threadpool_limits_on_openmp_caps_default_threads(data, user_api, monkeypatch):
+    # As scikit-learn's OpenMP code does: a threadpoolctl limit entered by
+    # the caller (a Dask worker, a wrapper that runs us in its own threads)
+    # caps n_jobs=None; explicit n_jobs and BLAS-only limits do not.
+    from softreg._blocks import _POOLS, _physical_cores, resolve_n_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    X, y = data
+    with threadpool_limits(1, user_api=user_api):
+        assert resolve_n_threads(None) == 1
+        assert resolve_n_threads(2) == 2
+        before = set(_POOLS)
+        SoftmaxRegression(max_iter=3).fit(X, y)
+        # A serial fit never opens a pool.
+        assert set(_POOLS) == before
+    with threadpool_limits(1, user_api="blas"):
+        assert resolve_n_threads(None) == _physical_cores()
+    # Read at every fit: once the limit is left, the cores count again.
+    assert resolve_n_threads(None) == _physical_cores()

@@ -226,6 +226,21 @@ def test_a_plan_that_does_not_fit_in_memory_is_refused(monkeypatch, solver):
         SoftmaxRegression(solver=solver).fit(X, y)
 
 
+def test_available_memory_reading_is_reused_briefly(monkeypatch):
+    # A fit checks memory twice and a grid search fits hundreds of times:
+    # one reading of the system's files serves calls within a quarter second.
+    readings = iter([111, 222])
+    monkeypatch.setattr(_solvers, "_read_available_memory", lambda: next(readings))
+    monkeypatch.setattr(_solvers, "_memory_reading", [-np.inf, None])
+    clock = [100.0]
+    monkeypatch.setattr(_solvers.time, "monotonic", lambda: clock[0])
+    assert _solvers.available_memory() == 111
+    clock[0] += 0.5 * _solvers._MEMORY_READING_SECONDS
+    assert _solvers.available_memory() == 111
+    clock[0] += _solvers._MEMORY_READING_SECONDS
+    assert _solvers.available_memory() == 222
+
+
 def test_memory_plan_grows_with_parameters():
     X, y = _data(seed=11)
     small = LinearObjective(X, y, 4, Softmax(), np.ones(len(y)), 1.0, True)

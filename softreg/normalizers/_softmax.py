@@ -1,5 +1,7 @@
 """The softmax normalizer and its multinomial log-loss."""
 
+import numpy as np
+
 from ._base import Normalizer
 from ._utils import namespace, rowdot
 
@@ -7,6 +9,13 @@ from ._utils import namespace, rowdot
 def _shifted_exp(Z, xp):
     # exp(z - max z) is at most 1 and its row sum at least 1: no overflow, and
     # softmax is unchanged because it is invariant to a per-row shift.
+    if isinstance(Z, np.ndarray):
+        # NumPy's own methods: array_api_compat's wrappers add a few us per
+        # call, and this runs once per row block of every pass (5-10% of a
+        # softmax evaluation on a 1437 x 10 block).
+        M = Z.max(axis=1, keepdims=True)
+        E = np.exp(Z - M)
+        return E, E.sum(axis=1, keepdims=True), M
     M = xp.max(Z, axis=1, keepdims=True)
     E = xp.exp(Z - M)
     return E, xp.sum(E, axis=1, keepdims=True), M
@@ -69,7 +78,8 @@ class Softmax(Normalizer):
         xp = namespace(Z)
         E, s, M = _shifted_exp(Z, xp)
         # -sum_k y_k log p_k = logsumexp(z) - <y, z> because rows of Y sum to 1.
-        loss = (M + xp.log(s))[:, 0] - rowdot(Y, Z, xp)
+        log_s = np.log(s) if isinstance(s, np.ndarray) else xp.log(s)
+        loss = (M + log_s)[:, 0] - rowdot(Y, Z, xp)
         E /= s
         E -= Y
         return loss, E

@@ -1,0 +1,138 @@
+"""Timings of issue 19: grid search, small-data fits, SoftmaxRegressionCV.
+
+Each call times one configuration in a fresh process, so that builds can be
+alternated run by run (select one with PYTHONPATH; a script run from
+elsewhere puts its own directory first on sys.path)::
+
+    python benchmarks/grid_search.py gs softreg digits None 4
+    python benchmarks/grid_search.py gs lr1 big -1 4
+    python benchmarks/grid_search.py small 7
+    python benchmarks/grid_search.py cv softreg 2
+    python benchmarks/grid_search.py cv lrcv1 2
+
+``gs``: GridSearchCV(estimator, {"C": np.logspace(-3, 3, 7)}, cv=5) at the
+default tol on standardised digits or 20000 x 100 (10 classes); ``softreg``
+is SoftmaxRegression(), ``lr1`` LogisticRegression(max_iter=1000) with
+BLAS at one thread (threadpoolctl), ``lr`` with its default BLAS threads.
+The first repetition also starts joblib's workers (n_jobs=-1) and is left
+out of the median. ``small``: best-of-N single fits on standardised iris,
+wine, breast_cancer and digits. ``cv``: SoftmaxRegressionCV against
+LogisticRegressionCV (Cs=10, cv=5, tol=1e-6, neg_log_loss) on 20000 x 100;
+``lrcv1`` with one BLAS thread, ``lrcv-1`` with n_jobs=-1.
+"""
+
+import sys
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from softreg import SoftmaxRegression
+from softreg._bench._datasets import _dense
+
+warnings.simplefilter("ignore", ConvergenceWarning)
+
+
+def _data(name):
+    from sklearn import datasets
+
+    if name == "big":
+        X, y = _dense(20000, 100, 10, np.random.default_rng(0))
+    else:
+        X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def grid_search(which, data, n_jobs, reps):
+    X, y = _data(data)
+    n_jobs = None if n_jobs == "None" else int(n_jobs)
+    grid = {"C": np.logspace(-3, 3, 7)}
+    if which == "softreg":
+        est = SoftmaxRegression()
+    else:
+        est = LogisticRegression(max_iter=1000)
+    times = []
+    for _ in range(int(reps)):
+        search = GridSearchCV(est, grid, cv=5, n_jobs=n_jobs)
+        start = time.perf_counter()
+        if which == "lr1":
+            with threadpool_limits(1, user_api="blas"):
+                search.fit(X, y)
+        else:
+            search.fit(X, y)
+        times.append(time.perf_counter() - start)
+    kept = times[1:] if len(times) > 2 else times
+    print(
+        f"gs {which} {data} n_jobs={n_jobs} times "
+        + " ".join(f"{t:.3f}" for t in times)
+        + f" median {np.median(kept):.3f} best C {search.best_params_['C']:g}"
+    )
+
+
+def small(reps):
+    def best(make, X, y):
+        times = []
+        for _ in range(int(reps)):
+            start = time.perf_counter()
+            model = make().fit(X, y)
+            times.append(time.perf_counter() - start)
+        return min(times) * 1e3, model
+
+    for name in ["iris", "wine", "breast_cancer", "digits"]:
+        X, y = _data(name)
+        t_sr, sr = best(SoftmaxRegression, X, y)
+        t_lr, lr = best(LogisticRegression, X, y)
+        with threadpool_limits(1, user_api="blas"):
+            t_lr1, _ = best(LogisticRegression, X, y)
+        print(
+            f"small {name:14s} softreg {t_sr:6.2f} ms ({sr.n_iter_} it)  "
+            f"LR {t_lr:7.2f} ms, one BLAS thread {t_lr1:6.2f} ms "
+            f"({lr.n_iter_[0]} it)  ratio {t_sr / min(t_lr, t_lr1):.2f}"
+        )
+
+
+def cv(which, reps):
+    from softreg import SoftmaxRegressionCV
+
+    X, y = _data("big")
+    Cs = np.logspace(-4, 4, 10)
+    folds = list(StratifiedKFold(5).split(X, y))
+    times = []
+    for _ in range(int(reps)):
+        if which == "softreg":
+            model = SoftmaxRegressionCV(
+                Cs=Cs, cv=folds, tol=1e-6, scoring="neg_log_loss"
+            )
+        else:
+            model = LogisticRegressionCV(
+                Cs=Cs,
+                cv=folds,
+                tol=1e-6,
+                max_iter=1000,
+                l1_ratios=(0,),
+                scoring="neg_log_loss",
+                use_legacy_attributes=False,
+                n_jobs=-1 if which == "lrcv-1" else None,
+            )
+        start = time.perf_counter()
+        if which == "lrcv1":
+            with threadpool_limits(1, user_api="blas"):
+                model.fit(X, y)
+        else:
+            model.fit(X, y)
+        times.append(time.perf_counter() - start)
+    np.save(f"cv_scores_{which}.npy", np.asarray(model.scores_).ravel())
+    print(
+        f"cv {which} times " + " ".join(f"{t:.2f}" for t in times),
+        f"median {np.median(times):.2f} C_ {float(np.ravel(model.C_)[0]):g}",
+    )
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    {"gs": grid_search, "small": small, "cv": cv}[command](*args)
