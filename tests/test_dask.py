@@ -346,6 +346,11 @@ def test_elastic_net_and_bounds_on_dask():
     params = dict(C=0.2, l1_ratio=0.7, bounds=(-0.5, np.inf), tol=1e-8, max_iter=1000)
     ref = SoftmaxRegression(**params).fit(X, y, sample_weight=sw)
     model = SoftmaxRegression(**params).fit(*_dask(X, y, sw))
-    _agree(model, ref, rtol=1e-5)
+    # Both meet tol; the objective is (1 - l1_ratio) / (C S)-strongly convex,
+    # so each is within sqrt(P) tol C S / (1 - l1_ratio) of the optimum.
+    n_params = (X.shape[1] + 1) * ref.classes_.size
+    bound = np.sqrt(n_params) * params["tol"] * params["C"] * sw.sum() / 0.3
+    assert_allclose(model.coef_, ref.coef_, rtol=0, atol=2 * bound)
+    assert_allclose(model.intercept_, ref.intercept_, rtol=0, atol=2 * bound)
     assert_array_equal(model.coef_ == 0, ref.coef_ == 0)
     assert model.coef_.min() >= -0.5
