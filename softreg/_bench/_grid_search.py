@@ -35,6 +35,17 @@ from softreg import SoftmaxRegression
 from softreg._bench._datasets import _dense
 
 
+def _timed_fit(model, X, y, one_blas_thread=False):
+    """Seconds of ``model.fit(X, y)``, with BLAS at one thread if asked."""
+    start = time.perf_counter()
+    if one_blas_thread:
+        with threadpool_limits(1, user_api="blas"):
+            model.fit(X, y)
+    else:
+        model.fit(X, y)
+    return time.perf_counter() - start
+
+
 def _data(name):
     from sklearn import datasets
 
@@ -56,13 +67,7 @@ def grid_search(which, data, n_jobs, reps):
     times = []
     for _ in range(int(reps)):
         search = GridSearchCV(est, grid, cv=5, n_jobs=n_jobs)
-        start = time.perf_counter()
-        if which == "lr1":
-            with threadpool_limits(1, user_api="blas"):
-                search.fit(X, y)
-        else:
-            search.fit(X, y)
-        times.append(time.perf_counter() - start)
+        times.append(_timed_fit(search, X, y, one_blas_thread=which == "lr1"))
     kept = times[1:] if len(times) > 2 else times
     print(
         f"gs {which} {data} n_jobs={n_jobs} times "
@@ -116,13 +121,7 @@ def cv(which, reps):
                 use_legacy_attributes=False,
                 n_jobs=-1 if which == "lrcv-1" else None,
             )
-        start = time.perf_counter()
-        if which == "lrcv1":
-            with threadpool_limits(1, user_api="blas"):
-                model.fit(X, y)
-        else:
-            model.fit(X, y)
-        times.append(time.perf_counter() - start)
+        times.append(_timed_fit(model, X, y, one_blas_thread=which == "lrcv1"))
     np.save(f"cv_scores_{which}.npy", np.asarray(model.scores_).ravel())
     print(
         f"cv {which} times " + " ".join(f"{t:.2f}" for t in times),
