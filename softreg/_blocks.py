@@ -47,6 +47,11 @@ _CHUNKS_PER_THREAD = 4
 # ... unless their gradient buffers (n_features x n_classes each) would add
 # more than this: wide sparse problems then get one chunk per thread.
 _CHUNK_BUFFER_BYTES = 8 << 20
+# Dense float64 data with fewer entries than this get no float32 copy for
+# the early passes (see InMemoryRows.coarse): a pass over them costs about
+# its fixed overhead whatever the dtype, so the copy and the full-precision
+# pass that ends the coarse stage would cost more than they save.
+_COARSE_MIN_ENTRIES = 1 << 17
 
 
 @functools.cache
@@ -612,8 +617,53 @@ class InMemoryRows:
             max_chunks=_CHUNK_BUFFER_BYTES // max(1, buffer_bytes),
         )
         self.chunks = [Chunk(X, y, sw, self.slices[a:b]) for a, b in ranges]
-        self.n_passes = 0
+        self._passes = 0
         self._moments = None
+        self._coarse = None
+        self._args = (y, sample_weight, n_classes, self.runner, block_rows)
+
+    @property
+    def n_passes(self):
+        """Passes run so far, over ``X`` and over its float32 copy."""
+        coarse = self._coarse.n_passes if self._coarse else 0
+        return self._passes + coarse
+
+    def coarse(self, max_bytes=None):
+        """These rows with ``X`` rounded to float32, or None.
+
+        For dense float64 ``X`` only: a float32 copy halves the bytes each
+        product reads and runs the products and the normalizer's work at
+        twice the SIMD width, so a pass costs about half as much (measured:
+        a 16000 x 100, 10-class fit in 30 ms against 66 ms). The solvers use
+        it for the passes far from the optimum, where its rounding (about
+        ``eps32`` relative) is far below the gradient, and finish on ``X``
+        itself (see :func:`softreg._solvers._run`). Made once, on first use,
+        and kept with these rows (a regularisation path reuses it).
+
+        Parameters
+        ----------
+        max_bytes : int, default=None
+            No copy is made if it would take more bytes than this.
+
+        Returns
+        -------
+        rows : InMemoryRows or None
+            None for sparse, float32 or small ``X`` (below
+            ``_COARSE_MIN_ENTRIES`` entries, where a pass costs its fixed
+            overhead), or if the copy would exceed ``max_bytes``.
+        """
+        X = self.X
+        if self._coarse is None:
+            usable = (
+                isinstance(X, np.ndarray)
+                and X.dtype == np.float64
+                and X.size >= _COARSE_MIN_ENTRIES
+                and (max_bytes is None or X.size * 4 <= max_bytes)
+            )
+            if not usable:
+                return None
+            self._coarse = InMemoryRows(X.astype(np.float32), *self._args)
+        return self._coarse
 
     @property
     def blocks(self):
@@ -625,7 +675,7 @@ class InMemoryRows:
 
     def map_reduce(self, func, *args):
         """``func(chunk, *args)`` summed over the chunks, in chunk order."""
-        self.n_passes += 1
+        self._passes += 1
         parts = self.runner.map(lambda chunk: func(chunk, *args), self.chunks)
         return functools.reduce(add_parts, parts)
 

@@ -455,6 +455,9 @@ class LinearObjective:
         # The dtype of the parameters, hence of the scores, in the passes:
         # X's, until refine_precision() asks for float64.
         self.score_dtype = np.dtype(rows.dtype)
+        # The rows the passes run over while on a float32 copy of float64
+        # data (coarsen_precision), else None.
+        self._full_rows = None
         self.sw_sum = rows.sw_sum
         self.penalty = (penalty if penalty is not None else ElasticNet()).bind(
             C, self.sw_sum
@@ -494,6 +497,67 @@ class LinearObjective:
         k = self.n_classes + extra_classes
         return self.rows.memory_estimate(self.n_params, k) + 4 * self.n_params * 8
 
+    def coarsen_precision(self, max_bytes=None):
+        """Run the passes over a float32 copy of float64 ``X`` until refined.
+
+        The copy (:meth:`InMemoryRows.coarse`) changes each gradient entry by
+        about :meth:`gradient_rounding`, far below the gradient of the early
+        iterations, at about half the cost of a pass; :meth:`refine_precision`
+        returns to ``X`` itself. The solvers finish every fit on ``X``, so the
+        result meets ``tol`` on the data as given.
+
+        Parameters
+        ----------
+        max_bytes : int, default=None
+            Largest copy allowed.
+
+        Returns
+        -------
+        coarsened : bool
+            False if the rows offer no copy (sparse, float32, small, Dask or
+            array-API data, or a copy larger than ``max_bytes``).
+        """
+        coarse = getattr(self.rows, "coarse", None)
+        rows = None if self._full_rows is not None or coarse is None else coarse(max_bytes)
+        if rows is None:
+            return False
+        self._full_rows, self.rows = self.rows, rows
+        self.score_dtype = np.dtype(np.float32)
+        return True
+
+    @property
+    def coarse(self):
+        """True while the passes run over a float32 copy of float64 data."""
+        return self._full_rows is not None
+
+    def gradient_rounding(self, w):
+        """About the largest gradient-entry change that float32 rounding makes at ``w``.
+
+        Rounding ``X`` and the scores to float32 moves row ``i``'s score for
+        class ``k`` by about ``eps32 (1 + ||x_i * W_k||_2 + |b_k|)`` (a sum of
+        ``n_features`` roundings) and its residual by as much; a gradient
+        entry is a mean of ``x_ij`` times those residuals over the rows,
+        whose roundings mostly cancel: about ``1 / sqrt(n)`` of one. With
+        ``|x_j|`` the root mean square of column ``j``, measured near the
+        optimum on 20000 x 100 (rows in random and in class order), digits
+        (raw, and standardised in class order) and 50000 x 20 (standardised,
+        and offset by 33 standard deviations) at C from 1e-3 to 1e3, the
+        actual change was 0.02 to 10 times this estimate; at the zero start,
+        where all rows' probabilities round alike, up to 200 times (there the
+        gradient is large).
+        """
+        _, mean_sq = self.feature_moments()
+        rms = np.sqrt(mean_sq)
+        Wt, b = unpack(np.asarray(w, dtype=np.float64), self.n_features, self.n_classes)
+        scores = np.sqrt(mean_sq @ np.square(Wt))
+        if b is not None:
+            scores = scores + np.abs(b)
+        z = float(scores.max()) * self.inv_temperature if scores.size else 0.0
+        top = float(rms.max()) if rms.size else 0.0
+        eps = float(np.finfo(np.float32).eps)
+        n = max(self.n_samples, 1)
+        return eps * top * self.inv_temperature * (1.0 + z) / np.sqrt(n)
+
     def refine_precision(self):
         """Evaluate float32 data with float64 parameters and scores from now on.
 
@@ -511,6 +575,11 @@ class LinearObjective:
             False if the scores are already float64, or if the rows cannot
             mix precisions (array-API data).
         """
+        if self._full_rows is not None:
+            # Back from the float32 copy to the float64 data themselves.
+            self.rows, self._full_rows = self._full_rows, None
+            self.score_dtype = np.dtype(np.float64)
+            return True
         if self.score_dtype == np.float64 or not self.rows.mixed_precision:
             return False
         self.score_dtype = np.dtype(np.float64)
@@ -592,7 +661,8 @@ class LinearObjective:
         mean_sq : ndarray of shape (n_features,)
             ``sum_i s_i x_ij^2 / S``.
         """
-        return self.rows.feature_moments(self.kernel)
+        rows = self._full_rows if self._full_rows is not None else self.rows
+        return rows.feature_moments(self.kernel)
 
 
 def _sparse_tdot(Xb, s):

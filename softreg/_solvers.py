@@ -49,6 +49,13 @@ from .normalizers._base import missing_methods
 # Iterations without a lower optimality measure after which a run on
 # integrated float32 values may count as stalled (L-BFGS-B's memory, maxcor).
 _STALL_ITERATIONS = 10
+# The float32 copy of float64 data (LinearObjective.coarsen_precision)
+# serves the passes until the largest gradient entry is within this factor
+# of the change its rounding makes (gradient_rounding, which measured up to
+# 10 times under the actual change near the optimum): the gradient is then
+# still known to about 10%, which L-BFGS and Newton steps tolerate, and the
+# passes after it run on the data themselves.
+_HANDOVER = 100.0
 # L-BFGS-B keeps 10 correction pairs (scikit-learn's maxcor); with its other
 # work arrays and scipy's wrappers that is about 40 vectors of n_params.
 _LBFGS_VECTORS = 40
@@ -247,6 +254,21 @@ class _Values:
         self._recent = [*self._recent[-3:], (np.array(x), value, g)]
         return value, g
 
+    def refined(self, x):
+        """The passes became more precise at ``x``, the iterate just accepted.
+
+        The optimiser holds ``x``'s value from the coarser passes, and the
+        precise passes give values offset from those by their rounding, so
+        values are integrated from here on, from ``x``'s value and its
+        precise gradient.
+        """
+        self._recent = []
+        if self._base is None or not np.array_equal(self._base[0], x):
+            return  # no step taken yet: the next point is the base
+        _, g = self.problem.loss_gradient(x)
+        self._base = (self._base[0], self._base[1], g)
+        self.integrated = True
+
     def accept(self, x):
         """The optimiser moved to ``x`` (its callback): the next steps' base."""
         for point in reversed(self._recent):
@@ -285,10 +307,30 @@ class _Monitor:
             return self._best_x
         return x
 
+    def measure(self, x):
+        """The optimality measure at ``x``, on the data themselves.
+
+        On a float32 copy of the data (``problem.coarse``) the measure is
+        taken from the copy's passes until it is within ``_HANDOVER`` times
+        their rounding of ``tol``, or below ``tol``: the passes then return
+        to the data and the measure is taken again, so that convergence is
+        only ever declared on the data as given.
+        """
+        grad_max = self.problem.grad_max(x)
+        if self.problem.coarse and grad_max <= max(
+            self.tol, _HANDOVER * self.problem.gradient_rounding(x)
+        ):
+            self.problem.refine_precision()
+            grad_max = self.problem.grad_max(x)
+            self.values.refined(x)
+            # The copy's measures are not comparable with the data's.
+            self._best, self._best_x = np.inf, None
+        return grad_max
+
     def __call__(self, intermediate_result):
         self.n_iter += 1
         self.values.accept(intermediate_result.x)
-        grad_max = self.problem.grad_max(intermediate_result.x)
+        grad_max = self.measure(intermediate_result.x)
         if self.verbose:
             print(
                 f"iter {self.n_iter:4d}  loss {self.problem.last_loss:.10g}  "
@@ -336,8 +378,12 @@ def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
         # As LogisticRegression: no iteration, the start is the result.
         converged = problem.grad_max(u) <= tol
         return w0, 0, converged, "max_iter=0: no iteration was run"
+    # Early passes on a float32 copy of float64 data, if there is memory for
+    # it; the monitor returns to the data before any convergence test.
+    memory = available_memory()
+    problem.coarsen_precision(None if memory is None else memory // 2)
     # Start already converged (e.g. a warm start at the optimum): no step.
-    if problem.grad_max(u) <= tol:
+    if monitor.measure(u) <= tol:
         return w0, 0, True, "gradient already below tol at the start"
     best = np.inf
     while True:
@@ -361,6 +407,11 @@ def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
         u, message = monitor.best_point(result.x), result.message
         if monitor.converged or monitor.n_iter >= max_iter:
             break
+        if problem.coarse:
+            # The copy's rounding stopped the run short of the handover:
+            # go on from its end point on the data themselves.
+            problem.refine_precision()
+            continue
         # scipy's Newton-CG ends its inner CG, with a zero step, once the
         # curvature along the gradient is below an absolute 3 eps: near the
         # optimum of a weakly penalised problem that happens before the
@@ -381,6 +432,8 @@ def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
             break
         best = min(best, reached)
     problem.set_factor(1.0)
+    if problem.coarse:  # max_iter reached on the copy
+        problem.refine_precision()
     # The callback's test stands for the point it tested (no extra pass).
     reached = 0.0 if monitor.converged else problem.grad_max(u)
     converged = reached <= tol

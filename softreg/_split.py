@@ -127,6 +127,16 @@ class BoundedView:
     def refine_precision(self):
         return self.problem.refine_precision()
 
+    def coarsen_precision(self, max_bytes=None):
+        return self.problem.coarsen_precision(max_bytes)
+
+    @property
+    def coarse(self):
+        return self.problem.coarse
+
+    def gradient_rounding(self, x):
+        return self.problem.gradient_rounding(self._u(x))
+
     @property
     def value_eps(self):
         return self.problem.value_eps

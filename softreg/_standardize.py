@@ -145,6 +145,21 @@ class Standardized:
         self._last = self.factor * loss, self.pull_back(self.factor * g)
         return self._last
 
+    def coarsen_precision(self, max_bytes=None):
+        """:meth:`LinearObjective.coarsen_precision`; forgets the cached pass."""
+        coarsened = self.objective.coarsen_precision(max_bytes)
+        if coarsened:
+            self._last_u = None
+        return coarsened
+
+    @property
+    def coarse(self):
+        return self.objective.coarse
+
+    def gradient_rounding(self, u):
+        """:meth:`LinearObjective.gradient_rounding` at ``u``."""
+        return self.objective.gradient_rounding(self.to_w(u))
+
     def refine_precision(self):
         """:meth:`LinearObjective.refine_precision`; forgets the cached pass."""
         refined = self.objective.refine_precision()

@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.linear_model._linear_loss import LinearModelLoss
 
-from softreg import SoftmaxRegression, _estimator, _solvers
+from softreg import SoftmaxRegression, _blocks, _estimator, _solvers
 from softreg._blocks import BlockRunner
 from softreg._objective import LinearObjective
 from softreg._solvers import SOLVERS
@@ -447,15 +447,17 @@ import hashlib, sys
 import numpy as np
 from softreg import SoftmaxRegression
 rng = np.random.default_rng(5)
-X = rng.normal(size=(3000, 12)).astype(sys.argv[1])
-y = rng.integers(0, 4, size=3000)
+n = int(sys.argv[2])
+X = rng.normal(size=(n, 12)).astype(sys.argv[1])
+y = rng.integers(0, 4, size=n)
 clf = SoftmaxRegression(tol=1e-8, n_jobs=2).fit(X, y)
 print(hashlib.sha256(clf.coef_.tobytes() + clf.intercept_.tobytes()).hexdigest())
 """
 
 
+@pytest.mark.parametrize("n", [3000, 12_000])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_same_fit_is_bit_identical_across_processes(dtype):
+def test_same_fit_is_bit_identical_across_processes(dtype, n):
     # Blocks are summed in a fixed order and BLAS held at one thread: the same
     # data on the same machine give the same bits in every process.
     import subprocess
@@ -463,7 +465,8 @@ def test_same_fit_is_bit_identical_across_processes(dtype):
 
     digests = {
         subprocess.run(
-            [sys.executable, "-c", _REFIT_SCRIPT, dtype],
+            # 12000 rows: float64 data large enough for the float32 copy.
+            [sys.executable, "-c", _REFIT_SCRIPT, dtype, str(n)],
             capture_output=True,
             text=True,
             check=True,
@@ -471,3 +474,131 @@ def test_same_fit_is_bit_identical_across_processes(dtype):
         for _ in range(2)
     }
     assert len(digests) == 1
+
+
+class _PassLog:
+    """Records the dtype of ``X`` in every in-memory pass."""
+
+    def __init__(self, monkeypatch):
+        self.dtypes = []
+        log = self.dtypes
+        original = _blocks.InMemoryRows.map_reduce
+
+        def map_reduce(rows, func, *args):
+            log.append(rows.X.dtype)
+            return original(rows, func, *args)
+
+        monkeypatch.setattr(_blocks.InMemoryRows, "map_reduce", map_reduce)
+
+
+def _large(offset=0.0):
+    # 20000 x 20 = 400000 entries: float64 data big enough for the copy.
+    X, y = _data(n=20_000, p=20, k=5, seed=3)
+    return X + offset, y
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+def test_float32_copy_serves_early_passes_and_the_fit_meets_tol_on_the_data(
+    solver, monkeypatch
+):
+    X, y = _large()
+    passes = _PassLog(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegression(tol=1e-6, solver=solver).fit(X, y)
+    n32 = passes.dtypes.count(np.float32)
+    # Most passes on the copy; the last, which decides convergence, on X.
+    assert n32 >= 0.5 * len(passes.dtypes)
+    assert passes.dtypes[-1] == np.float64
+    assert clf.n_passes_ == len(passes.dtypes)
+    assert clf.coef_.dtype == np.float64
+    assert sklearn_gradient_max(clf, X, y, C=1.0) <= 1e-6 * 4
+    # Within the tol ball of the optimum: 1/(C S)-strong convexity bounds the
+    # distance by sqrt(P) tol C S (P = 105 parameters, twice for centring).
+    ref = LogisticRegression(tol=1e-12, solver="newton-cholesky").fit(X, y)
+    bound = 2 * np.sqrt(105) * 1e-6 * 1.0 * y.size
+    assert_allclose(clf.coef_, ref.coef_, rtol=0, atol=bound)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_tight_tol_is_met_after_the_float32_copy(offset, monkeypatch):
+    # tol=1e-10 is far below the copy's rounding; with every column offset
+    # by 1000 standard deviations rounding X to float32 moves the gradient
+    # by ~1e-4, so the copy must hand over to X early.
+    X, y = _large(offset)
+    passes = _PassLog(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegression(tol=1e-10, max_iter=1000).fit(X, y)
+    assert np.float32 in passes.dtypes
+    assert sklearn_gradient_max(clf, X, y, C=1.0) <= 1e-10 * 4 * (1 + offset)
+
+
+def test_no_float32_copy_without_the_memory_for_it():
+    X, y = _large()
+    sw = np.ones(y.size)
+    needed = X.size * np.dtype(np.float32).itemsize
+    short = LinearObjective(X, y, 5, Softmax(), sw, C=1.0, fit_intercept=True)
+    assert not short.coarsen_precision(max_bytes=needed - 1)
+    assert not short.coarse
+    enough = LinearObjective(X, y, 5, Softmax(), sw, C=1.0, fit_intercept=True)
+    assert enough.coarsen_precision(max_bytes=needed)
+    assert enough.coarse and enough.score_dtype == np.float32
+    assert enough.refine_precision() and not enough.coarse
+
+
+@pytest.mark.parametrize(
+    "X", [_large()[0][:1000], _large()[0].astype(np.float32), sp.csr_matrix(_large()[0])]
+)
+def test_no_float32_copy_of_small_float32_or_sparse_data(X):
+    y = _large()[1][: X.shape[0]]
+    obj = LinearObjective(X, y, 5, Softmax(), np.ones(y.size), C=1.0, fit_intercept=True)
+    assert not obj.coarsen_precision()
+
+
+def test_iteration_limit_on_the_copy_reports_the_datas_measure(monkeypatch):
+    X, y = _large()
+    passes = _PassLog(monkeypatch)
+    with pytest.warns(ConvergenceWarning, match="largest gradient entry") as record:
+        clf = SoftmaxRegression(max_iter=2).fit(X, y)
+    # Stopped on the copy; the reported measure is taken on X itself.
+    assert passes.dtypes[-1] == np.float64
+    reached = float(re.search(r"entry ([0-9.e+-]+) >", str(record[0].message))[1])
+    # Printed to 3 significant digits.
+    assert reached == pytest.approx(sklearn_gradient_max(clf, X, y, C=1.0), rel=5e-3)
+
+
+def test_a_path_makes_one_float32_copy_per_fold(monkeypatch):
+    from softreg import SoftmaxRegressionCV
+
+    made = []
+    original = _blocks.InMemoryRows.coarse
+
+    def coarse(rows, max_bytes=None):
+        out = original(rows, max_bytes)
+        if out is not None and all(out is not m for m in made):
+            made.append(out)
+        return out
+
+    monkeypatch.setattr(_blocks.InMemoryRows, "coarse", coarse)
+    X, y = _large()
+    SoftmaxRegressionCV(Cs=4, cv=3, tol=1e-6).fit(X, y)
+    # 3 folds and the refit: one copy each, shared by the path's 4 fits.
+    assert len(made) == 4
+
+
+def test_gradient_rounding_estimate_holds_near_the_optimum():
+    # The estimate the handover relies on (LinearObjective.gradient_rounding):
+    # the actual change of the gradient by float32 rounding, near the
+    # optimum, on rows in random and in class order.
+    X, y = _large()
+    clf = SoftmaxRegression(tol=1e-10).fit(X, y)
+    w = np.vstack([clf.coef_.T, clf.intercept_[None]]).ravel()
+    for order in [np.arange(y.size), np.argsort(y, kind="stable")]:
+        Xo, yo, sw = X[order], y[order], np.ones(y.size)
+        exact = LinearObjective(Xo, yo, 5, Softmax(), sw, C=1.0, fit_intercept=True)
+        rounded = LinearObjective(
+            Xo.astype(np.float32), yo, 5, Softmax(), sw, C=1.0, fit_intercept=True
+        )
+        change = np.abs(exact.loss_gradient(w)[1] - rounded.loss_gradient(w)[1]).max()
+        assert change <= 10 * exact.gradient_rounding(w)
