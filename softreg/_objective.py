@@ -518,7 +518,9 @@ class LinearObjective:
             array-API data, or a copy larger than ``max_bytes``).
         """
         coarse = getattr(self.rows, "coarse", None)
-        rows = None if self._full_rows is not None or coarse is None else coarse(max_bytes)
+        if self._full_rows is not None or coarse is None:
+            return False
+        rows = coarse(max_bytes)
         if rows is None:
             return False
         self._full_rows, self.rows = self.rows, rows

@@ -543,16 +543,22 @@ def test_no_float32_copy_without_the_memory_for_it():
     assert not short.coarse
     enough = LinearObjective(X, y, 5, Softmax(), sw, C=1.0, fit_intercept=True)
     assert enough.coarsen_precision(max_bytes=needed)
-    assert enough.coarse and enough.score_dtype == np.float32
-    assert enough.refine_precision() and not enough.coarse
+    assert enough.coarse
+    assert enough.score_dtype == np.float32
+    assert enough.refine_precision()
+    assert not enough.coarse
 
 
-@pytest.mark.parametrize(
-    "X", [_large()[0][:1000], _large()[0].astype(np.float32), sp.csr_matrix(_large()[0])]
-)
-def test_no_float32_copy_of_small_float32_or_sparse_data(X):
-    y = _large()[1][: X.shape[0]]
-    obj = LinearObjective(X, y, 5, Softmax(), np.ones(y.size), C=1.0, fit_intercept=True)
+@pytest.mark.parametrize("kind", ["small", "float32", "sparse"])
+def test_no_float32_copy_of_small_float32_or_sparse_data(kind):
+    X, y = _large()
+    X = {
+        "small": X[:1000],
+        "float32": X.astype(np.float32),
+        "sparse": sp.csr_matrix(X),
+    }[kind]
+    y, sw = y[: X.shape[0]], np.ones(X.shape[0])
+    obj = LinearObjective(X, y, 5, Softmax(), sw, C=1.0, fit_intercept=True)
     assert not obj.coarsen_precision()
 
 
