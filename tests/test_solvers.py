@@ -549,17 +549,35 @@ def test_no_float32_copy_without_the_memory_for_it():
     assert not enough.coarse
 
 
-@pytest.mark.parametrize("kind", ["small", "float32", "sparse"])
-def test_no_float32_copy_of_small_float32_or_sparse_data(kind):
+@pytest.mark.parametrize("kind", ["small", "float32", "small sparse"])
+def test_no_float32_copy_of_small_or_float32_data(kind):
     X, y = _large()
     X = {
         "small": X[:1000],
         "float32": X.astype(np.float32),
-        "sparse": sp.csr_matrix(X),
+        "small sparse": sp.csr_matrix(X[:1000]),
     }[kind]
     y, sw = y[: X.shape[0]], np.ones(X.shape[0])
     obj = LinearObjective(X, y, 5, Softmax(), sw, C=1.0, fit_intercept=True)
     assert not obj.coarsen_precision()
+
+
+def test_sparse_copy_rounds_the_values_and_shares_the_indices(monkeypatch):
+    X, y = _large()
+    X = sp.csr_matrix(X)
+    obj = LinearObjective(
+        X, y, 5, Softmax(), np.ones(y.size), C=1.0, fit_intercept=True
+    )
+    assert obj.coarsen_precision()
+    copy = obj.rows.X
+    assert copy.dtype == np.float32
+    assert np.shares_memory(copy.indices, X.indices)
+    assert_array_equal(copy.data, X.data.astype(np.float32))
+    # And a sparse fit meets tol on X itself.
+    passes = _PassLog(monkeypatch)
+    clf = SoftmaxRegression(tol=1e-6).fit(X, y)
+    assert np.float32 in passes.dtypes
+    assert sklearn_gradient_max(clf, X.toarray(), y, C=1.0) <= 1e-6 * 4
 
 
 def test_iteration_limit_on_the_copy_reports_the_datas_measure(monkeypatch):
