@@ -280,13 +280,16 @@ class _Values:
 class _Monitor:
     """The per-iteration callback: verbose output and the shared stop test."""
 
-    def __init__(self, problem, tol, verbose, values):
+    def __init__(self, problem, tol, verbose, values, restart_on_refine=False):
         self.problem = problem
         self.tol = tol
         self.verbose = verbose
         self.values = values
+        self.restart_on_refine = restart_on_refine
         self.n_iter = 0
         self.converged = False
+        # Set when a run was stopped at the handover to full precision.
+        self.refined = False
         self.restart()
 
     def restart(self):
@@ -325,6 +328,7 @@ class _Monitor:
             self.values.refined(x)
             # The copy's measures are not comparable with the data's.
             self._best, self._best_x = np.inf, None
+            self.refined = True
         return grad_max
 
     def __call__(self, intermediate_result):
@@ -342,6 +346,12 @@ class _Monitor:
             self._best_x = np.array(intermediate_result.x)
         if grad_max <= self.tol:
             self.converged = True
+            raise StopIteration
+        if self.refined and self.restart_on_refine:
+            # The optimiser keeps the copy's gradient at this point, which
+            # Newton methods build every model of the step on (trust-ncg
+            # rejected step after step with it): restart here, so that the
+            # run sees the data's gradient.
             raise StopIteration
         # Integrated values always "decrease" a little, even when the
         # gradient is at its own rounding floor, which float32 scores put
@@ -371,7 +381,9 @@ def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
     when a restart no longer lowers the measure.
     """
     values = _Values(problem)
-    monitor = _Monitor(problem, tol, verbose, values)
+    # L-BFGS-B gets on with one stale gradient (it only enters one
+    # correction pair); restarting would cost its memory.
+    monitor = _Monitor(problem, tol, verbose, values, restart_on_refine=hessp)
     w0 = problem.project(w0)
     u = problem.to_u(w0)
     if max_iter == 0:
@@ -385,6 +397,7 @@ def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
     # Start already converged (e.g. a warm start at the optimum): no step.
     if monitor.measure(u) <= tol:
         return w0, 0, True, "gradient already below tol at the start"
+    monitor.refined = False  # handed over before the first run: nothing stale
     best = np.inf
     while True:
         values.restart()
@@ -407,6 +420,9 @@ def _run(method, problem, w0, tol, max_iter, verbose, options, hessp=True):
         u, message = monitor.best_point(result.x), result.message
         if monitor.converged or monitor.n_iter >= max_iter:
             break
+        if monitor.refined and monitor.restart_on_refine:
+            monitor.refined = False
+            continue
         if problem.coarse:
             # The copy's rounding stopped the run short of the handover:
             # go on from its end point on the data themselves.

@@ -626,3 +626,23 @@ def test_gradient_rounding_estimate_holds_near_the_optimum():
         )
         change = np.abs(exact.loss_gradient(w)[1] - rounded.loss_gradient(w)[1]).max()
         assert change <= 10 * exact.gradient_rounding(w)
+
+
+@pytest.mark.parametrize("solver", ["newton-cg", "trust-ncg"])
+def test_newton_solvers_restart_at_the_handover(solver, monkeypatch):
+    # Offset columns make the copy's rounding large, so the handover comes
+    # well before tol. The optimiser then still holds the copy's gradient at
+    # the handover point; trust-ncg built model after model on it and
+    # rejected every step (14 iterations against 7 on the benchmark's tall
+    # data) until the run was restarted there.
+    from softreg._bench._datasets import make_dataset
+
+    X, y = make_dataset("tall", scale=0.04)  # 20000 x 20, 5 classes
+    monkeypatch.setattr(_blocks, "_COARSE_MIN_ENTRIES", np.inf)
+    plain = SoftmaxRegression(tol=1e-6, solver=solver).fit(X, y)
+    monkeypatch.undo()
+    passes = _PassLog(monkeypatch)
+    copied = SoftmaxRegression(tol=1e-6, solver=solver).fit(X, y)
+    assert np.float32 in passes.dtypes
+    assert copied.n_iter_ <= 1.5 * plain.n_iter_ + 2
+    assert sklearn_gradient_max(copied, X, y, C=1.0) <= 1e-6 * 4
