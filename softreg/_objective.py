@@ -348,9 +348,10 @@ class LinearObjective:
     Parameters
     ----------
     X : {ndarray, csr_matrix} of shape (n_samples, n_features)
-        Training data, float32 or float64; never copied, and only read
-        through row blocks. Each block's scores, the normalizer's work and
-        the gradient rows are in ``X``'s dtype; sums over blocks are float64.
+        Training data, float32 or float64; only read through row blocks.
+        Each block's scores, the normalizer's work and the gradient rows are
+        in the dtype of the rows the passes run over (``X``'s, or float32 on
+        the copy of :meth:`coarsen_precision`); sums over blocks are float64.
     y : ndarray of shape (n_samples,) or (n_samples, n_classes)
         Encoded labels in ``range(n_classes)``, or soft targets: a matrix
         whose rows are probability vectors (see :func:`block_targets`).
@@ -514,8 +515,8 @@ class LinearObjective:
         Returns
         -------
         coarsened : bool
-            False if the rows offer no copy (sparse, float32, small, Dask or
-            array-API data, or a copy larger than ``max_bytes``).
+            False if the rows offer no copy (float32, small, Dask or array-API
+            data, or a copy larger than ``max_bytes``).
         """
         coarse = getattr(self.rows, "coarse", None)
         if self._full_rows is not None or coarse is None:

@@ -135,7 +135,9 @@ def check_memory_plan(objective, solver, n_vectors, extra_classes=0):
 
     The working set is the solver's ``n_vectors`` float64 vectors of
     ``n_params`` entries plus the objective's per-evaluation buffers; ``X``
-    is already in memory and is never copied.
+    is already in memory. The float32 copy of float64 ``X`` for the early
+    passes is optional: it is made only where half the available memory
+    holds it (see :func:`_run`).
     """
     need = n_vectors * objective.n_params * 8 + objective.memory_estimate(extra_classes)
     require_memory(
