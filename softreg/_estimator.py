@@ -283,7 +283,9 @@ class SoftmaxRegression(
         loss-and-gradient evaluation and Hessian-vector product, those of
         the fold models of ``temperature="auto"``, and on Dask input the
         first pass that collects the classes and statistics. On a cluster,
-        passes are what a fit costs.
+        passes are what a fit costs. Passes over the float32 copy that
+        float64 data get for their early passes count alike (each costs
+        about half; see the user guide's "Numerical behaviour" page).
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

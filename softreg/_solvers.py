@@ -290,7 +290,7 @@ class _Monitor:
         self.restart_on_refine = restart_on_refine
         self.n_iter = 0
         self.converged = False
-        # Set when a run was stopped at the handover to full precision.
+        # Set at the handover from the float32 copy to the data (measure).
         self.refined = False
         self.restart()
 
@@ -316,10 +316,10 @@ class _Monitor:
         """The optimality measure at ``x``, on the data themselves.
 
         On a float32 copy of the data (``problem.coarse``) the measure is
-        taken from the copy's passes until it is within ``_HANDOVER`` times
-        their rounding of ``tol``, or below ``tol``: the passes then return
-        to the data and the measure is taken again, so that convergence is
-        only ever declared on the data as given.
+        taken from the copy's passes until it falls below ``tol``, or below
+        ``_HANDOVER`` times the change the copy's rounding makes to it: the
+        passes then return to the data and the measure is taken again, so
+        that convergence is only ever declared on the data as given.
         """
         grad_max = self.problem.grad_max(x)
         if self.problem.coarse and grad_max <= max(
