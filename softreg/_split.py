@@ -40,7 +40,9 @@ class BoundedView:
 
     Offers what :func:`softreg._solvers._run` uses (``to_u``, ``to_w``,
     ``project``, ``loss_gradient``, ``grad_max``, ``bounds``, ``factor``,
-    ``set_factor``, ``last_loss``) over variables ``x = (P, N, c)`` (L1) or
+    ``set_factor``, ``last_loss``, and the precision switches
+    ``coarsen_precision``, ``coarse``, ``gradient_rounding``,
+    ``refine_precision``) over variables ``x = (P, N, c)`` (L1) or
     ``x = (V, c)`` (bounds only).
 
     Parameters
