@@ -201,7 +201,8 @@ class SoftmaxRegression(
         (joblib's worker processes get ``cpu_count() // n_jobs`` there, so
         ``GridSearchCV(n_jobs=-1)`` does not oversubscribe) and an active
         ``threadpoolctl.threadpool_limits`` on OpenMP; ``1`` runs in
-        the calling thread; ``-1`` uses all logical CPUs. While any softreg
+        the calling thread; ``-1`` uses all logical CPUs (``-2`` all but one,
+        as in joblib; ``0`` is refused). While any softreg
         call runs, the process's BLAS is held at one thread (softreg's own
         threads use the cores) and restored when the last call returns, so
         results do not depend on what runs beside them; see
@@ -384,7 +385,12 @@ class SoftmaxRegression(
         "cv": ["cv_object"],
         "random_state": ["random_state"],
         "solver": [StrOptions(set(SOLVERS))],
-        "n_jobs": [Integral, None],
+        # As joblib: -1 is all CPUs, -2 all but one, ...; 0 has no meaning.
+        "n_jobs": [
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "calibration": [StrOptions({"temperature", "vector", "ensemble"}), None],
     }

@@ -312,11 +312,20 @@ X_OK, Y_OK = _standardised(load_iris)
         ({"class_weight": "auto"}, "'class_weight' parameter"),
         ({"normalizer": "nope"}, "'normalizer' parameter"),
         ({"solver": "sgd"}, "'solver' parameter"),
+        ({"n_jobs": 0}, "'n_jobs' parameter"),
+        ({"n_jobs": 1.5}, "'n_jobs' parameter"),
     ],
 )
 def test_invalid_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         SoftmaxRegression(**params).fit(X_OK, Y_OK)
+
+
+def test_cv_refuses_n_jobs_zero_before_any_fit():
+    from softreg import SoftmaxRegressionCV
+
+    with pytest.raises(ValueError, match="'n_jobs' parameter"):
+        SoftmaxRegressionCV(n_jobs=0).fit(X_OK, Y_OK)
 
 
 def test_class_weight_naming_an_unknown_class():
