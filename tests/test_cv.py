@@ -266,13 +266,59 @@ def test_held_out_score_is_log_loss_with_weights():
         assert cv.scores_[f, 0, 0] == pytest.approx(expected, rel=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_neg_log_loss_equals_scikit_learns_scorer(dtype, temperature):
+    # scoring="neg_log_loss" skips the scorer for a likelihood normalizer;
+    # the same metric through a callable scorer (which always runs) is the
+    # reference. C up to 1e4 on separable data: held-out probabilities reach
+    # 1 - eps and eps, where scikit-learn's clipping decides the score.
+    X, y = make_classification(
+        120, 6, n_informative=4, n_classes=3, class_sep=3.0, random_state=2
+    )
+    X = X.astype(dtype)
+    sw = np.random.default_rng(4).uniform(0.5, 2.0, size=y.size)
+    common = {
+        "Cs": np.logspace(-2, 4, 4),
+        "cv": list(StratifiedKFold(3).split(X, y)),
+        "temperature": temperature,
+        "refit": False,
+        "max_iter": 2000,
+    }
+    scorer = make_scorer(
+        log_loss, greater_is_better=False, response_method="predict_proba"
+    )
+    ours = SoftmaxRegressionCV(scoring="neg_log_loss", **common).fit(
+        X, y, sample_weight=sw
+    )
+    ref = SoftmaxRegressionCV(scoring=scorer, **common).fit(X, y, sample_weight=sw)
+    assert_array_equal(ours.coefs_paths_, ref.coefs_paths_)
+    proba = ref.predict_proba(X)
+    assert proba.min() < 10 * np.finfo(dtype).eps  # the clipping is exercised
+    # Both compute -log p from rounded scores in X's dtype: per row, the
+    # rounding of a log-probability (eps times the score's size, ~100 here).
+    assert_allclose(ours.scores_, ref.scores_, rtol=0, atol=300 * np.finfo(dtype).eps)
+    # Sparsemax's loss is not its log-likelihood (its probabilities reach 0):
+    # "neg_log_loss" is scikit-learn's scorer itself.
+    sparse = {**common, "normalizer": "sparsemax"}
+    ours = SoftmaxRegressionCV(scoring="neg_log_loss", **sparse).fit(X, y)
+    ref = SoftmaxRegressionCV(scoring=scorer, **sparse).fit(X, y)
+    assert_array_equal(ours.scores_, ref.scores_)
+
+
 def test_n_jobs_sparse_and_float32_agree():
     X, y = _synthetic()
     folds = list(StratifiedKFold(3).split(X, y))
     params = {"Cs": [0.01, 0.1, 1.0], "cv": folds, "tol": 1e-8, "max_iter": 1000}
     one = SoftmaxRegressionCV(n_jobs=1, **params).fit(X, y)
-    two = SoftmaxRegressionCV(n_jobs=2, **params).fit(X, y)
-    assert_allclose(one.scores_, two.scores_, rtol=1e-9)
+    # Paths in this process's threads (None) or in joblib's worker processes
+    # (an explicit n_jobs): each path is the same single-threaded computation
+    # wherever it runs, so the results are the same bits.
+    for n_jobs in [None, 2]:
+        two = SoftmaxRegressionCV(n_jobs=n_jobs, **params).fit(X, y)
+        assert_array_equal(one.coefs_paths_, two.coefs_paths_)
+        assert_array_equal(one.scores_, two.scores_)
+        assert_array_equal(one.coef_, two.coef_)
     csr = SoftmaxRegressionCV(**params).fit(sp.csr_matrix(X), y)
     assert_allclose(one.scores_, csr.scores_, atol=1e-6)
     f32 = SoftmaxRegressionCV(**{**params, "tol": 1e-4}).fit(X.astype(np.float32), y)
