@@ -1,6 +1,7 @@
 """SoftmaxRegressionCV: ``C`` (and ``l1_ratio``) chosen on warm-started paths."""
 
 import inspect
+from contextlib import nullcontext
 from numbers import Integral
 
 import numpy as np
@@ -29,6 +30,7 @@ from ._calibration import fit_calibration
 from ._estimator import SoftmaxRegression
 from ._objective import linear_scores
 from ._path import c_grid, fit_path
+from ._shared import shared_with_workers
 from ._solvers import deferred_convergence_warnings, reissue_convergence_warnings
 from ._temperature import fit_temperature
 from .normalizers._base import one_hot
@@ -503,16 +505,29 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         # calls, the scorer): two 16000 x 100 paths took 0.65-0.72 s each
         # side by side in threads, 0.45-0.56 s in two processes. So, as
         # LogisticRegressionCV, an explicit n_jobs runs the paths as joblib's
-        # worker processes (X is memory-mapped, not copied, for each); the
+        # worker processes, which map one file of X (softreg._shared); the
         # default stays in this process, where no worker has to start
-        # (about 1 s, once per session).
-        prefer = "threads" if self.n_jobs is None else "processes"
-        results = Parallel(n_jobs=n_parallel, prefer=prefer, verbose=self.verbose)(
-            delayed(self._fold_path)(
-                X, y, y_enc, weights, score_weight, *folds[f], Cs, l1_ratios[j], ctx
+        # (about 1.5 s, once per session).
+        processes = self.n_jobs is not None and n_parallel > 1
+        with shared_with_workers(X) if processes else nullcontext(X) as X_tasks:
+            results = Parallel(
+                n_jobs=n_parallel,
+                prefer="processes" if processes else "threads",
+                verbose=self.verbose,
+            )(
+                delayed(self._fold_path)(
+                    X_tasks,
+                    y,
+                    y_enc,
+                    weights,
+                    score_weight,
+                    *folds[f],
+                    Cs,
+                    l1_ratios[j],
+                    ctx,
+                )
+                for f, j in tasks
             )
-            for f, j in tasks
-        )
 
         reissue_convergence_warnings(m for r in results for m in r[4])
         n_folds, n_l1, n_cs = len(folds), l1_ratios.size, Cs.size
