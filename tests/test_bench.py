@@ -183,6 +183,7 @@ def test_cv_path_section_runs(tmp_path, monkeypatch, glmnet):
     for name in (
         "softreg SoftmaxRegressionCV",
         "sklearn LogisticRegressionCV",
+        "softreg SoftmaxRegressionCV n_jobs=-1, workers running",
         "GridSearchCV(SoftmaxRegression)",
     ):
         assert f"| {name} |" in text

@@ -11,7 +11,9 @@ Two comparisons:
   and with ``n_jobs=-1`` (folds in processes), the latter twice: its first
   fit includes starting joblib's worker processes, the second reuses them
   as any later fit in the same session would; the fastest is the
-  reference. GridSearchCV runs its default ``n_jobs=None``, each
+  reference. SoftmaxRegressionCV runs with its default ``n_jobs=None``
+  (paths in threads) and, after those, with ``n_jobs=-1`` in the same
+  running workers. GridSearchCV runs its default ``n_jobs=None``, each
   SoftmaxRegression fit using its default threads.
 * **A multinomial lasso path without cross-validation**: glmnet's Fortran
   coordinate descent (``python-glmnet``'s ``LogitNet``, ``alpha=1``,
@@ -93,6 +95,17 @@ def run_cv(scale, seed, n_cs, n_folds, tol, max_iter, out=print):
         "sklearn LogisticRegressionCV n_jobs=-1": functools.partial(lrcv, n_jobs=-1),
         "sklearn LogisticRegressionCV n_jobs=-1, workers running": functools.partial(
             lrcv, n_jobs=-1
+        ),
+        # Its paths in joblib's workers too, which the rows above started.
+        "softreg SoftmaxRegressionCV n_jobs=-1, workers running": lambda: (
+            SoftmaxRegressionCV(
+                Cs=Cs,
+                cv=folds,
+                tol=tol,
+                max_iter=max_iter,
+                scoring="neg_log_loss",
+                n_jobs=-1,
+            )
         ),
         "GridSearchCV(SoftmaxRegression)": lambda: GridSearchCV(
             SoftmaxRegression(tol=tol, max_iter=max_iter),
