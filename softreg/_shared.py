@@ -15,6 +15,7 @@ def _folder(nbytes):
     """Where the shared file goes: where joblib would put its own."""
     folder = os.environ.get("JOBLIB_TEMP_FOLDER")
     if folder:
+        os.makedirs(folder, exist_ok=True)  # as joblib does
         return folder
     # Shared memory, as joblib prefers, if it has room for the file twice.
     if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):

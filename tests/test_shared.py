@@ -36,10 +36,11 @@ def test_large_arrays_become_a_read_only_map_removed_afterwards(order):
 
 
 def test_the_map_goes_where_joblib_is_told(tmp_path, monkeypatch):
-    monkeypatch.setenv("JOBLIB_TEMP_FOLDER", str(tmp_path))
+    folder = tmp_path / "not yet there"
+    monkeypatch.setenv("JOBLIB_TEMP_FOLDER", str(folder))
     with shared_with_workers(np.zeros((1000, 200))) as out:
-        assert os.path.dirname(os.path.dirname(out.filename)) == str(tmp_path)
-    assert list(tmp_path.iterdir()) == []
+        assert os.path.dirname(os.path.dirname(out.filename)) == str(folder)
+    assert list(folder.iterdir()) == []
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
