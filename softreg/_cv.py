@@ -507,7 +507,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         # LogisticRegressionCV, an explicit n_jobs runs the paths as joblib's
         # worker processes, which map one file of X (softreg._shared); the
         # default stays in this process, where no worker has to start
-        # (about 1.5 s, once per session).
+        # (1.5-2 s, once per session).
         processes = self.n_jobs is not None and n_parallel > 1
         with shared_with_workers(X) if processes else nullcontext(X) as X_tasks:
             results = Parallel(
