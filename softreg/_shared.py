@@ -34,7 +34,7 @@ def shared_with_workers(X):
     joblib memory-maps large arguments for its worker processes itself, but
     it names each file by a hash of the array's bytes, computed every time
     the array is pickled, that is once per task: 22 ms for 20000 x 100
-    float64 here, 115-150 ms for SoftmaxRegressionCV's 5 fold tasks. A
+    float64 here, up to 150 ms for SoftmaxRegressionCV's 5 fold tasks. A
     ``numpy.memmap`` is passed by reference to its file instead, so writing
     the file once (16 ms) replaces the hashing. Dense arrays of at least
     1 MiB only; anything else is yielded as is. The file is removed when the
