@@ -1,7 +1,6 @@
 """SoftmaxRegressionCV: ``C`` (and ``l1_ratio``) chosen on warm-started paths."""
 
 import inspect
-from contextlib import nullcontext
 from numbers import Integral
 
 import numpy as np
@@ -30,7 +29,7 @@ from ._calibration import fit_calibration
 from ._estimator import SoftmaxRegression
 from ._objective import linear_scores
 from ._path import c_grid, fit_path
-from ._shared import shared_with_workers
+from ._shared import shared_with_workers, task_array
 from ._solvers import deferred_convergence_warnings, reissue_convergence_warnings
 from ._temperature import fit_temperature
 from .normalizers._base import one_hot
@@ -342,6 +341,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         Returns the path's coefficients, intercepts, iterations, scores and
         the convergence warnings of its fits, for the caller to re-issue.
         """
+        X = task_array(X)
         with deferred_convergence_warnings() as messages:
             return (
                 *self._fold_path_fits(
@@ -508,8 +508,8 @@ class SoftmaxRegressionCV(SoftmaxRegression):
         # worker processes, which map one file of X (softreg._shared); the
         # default stays in this process, where no worker has to start
         # (1.5-2 s, once per session).
-        processes = self.n_jobs is not None and n_parallel > 1
-        with shared_with_workers(X) if processes else nullcontext(X) as X_tasks:
+        processes = self.n_jobs is not None
+        with shared_with_workers(X) as X_tasks:
             results = Parallel(
                 n_jobs=n_parallel,
                 prefer="processes" if processes else "threads",

@@ -1,6 +1,7 @@
 """Arrays shared with joblib's worker processes (softreg._shared)."""
 
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from numpy.testing import assert_array_equal
 from sklearn.datasets import make_classification
 
 from softreg import SoftmaxRegressionCV
-from softreg._shared import shared_with_workers
+from softreg._shared import shared_with_workers, task_array
 
 
 def test_small_and_non_arrays_pass_through():
@@ -21,15 +22,23 @@ def test_small_and_non_arrays_pass_through():
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_large_arrays_become_a_read_only_map_removed_afterwards(order):
+def test_large_arrays_pickle_as_one_read_only_map_removed_afterwards(order):
     X = np.asarray(np.random.default_rng(0).standard_normal((2000, 100)), order=order)
-    with shared_with_workers(X) as out:
-        assert isinstance(out, np.memmap)
-        assert not out.flags.writeable
-        assert out.flags.f_contiguous == X.flags.f_contiguous
-        assert out.flags.c_contiguous == X.flags.c_contiguous
-        assert_array_equal(out, X)
-        path = out.filename
+    with shared_with_workers(X) as shared:
+        # In threads the tasks get X itself, and no file is written.
+        assert task_array(shared) is X
+        assert shared._path is None
+        first = pickle.loads(pickle.dumps(shared))
+        again = pickle.loads(pickle.dumps(shared))
+        assert first.filename == again.filename  # written once
+        for out in (first, again):
+            assert isinstance(out, np.memmap)
+            assert task_array(out) is out
+            assert not out.flags.writeable
+            assert out.flags.f_contiguous == X.flags.f_contiguous
+            assert out.flags.c_contiguous == X.flags.c_contiguous
+            assert_array_equal(out, X)
+        path = first.filename
         assert os.path.exists(path)
     assert not os.path.exists(path)
     assert not os.path.exists(os.path.dirname(path))
@@ -38,7 +47,8 @@ def test_large_arrays_become_a_read_only_map_removed_afterwards(order):
 def test_the_map_goes_where_joblib_is_told(tmp_path, monkeypatch):
     folder = tmp_path / "not yet there"
     monkeypatch.setenv("JOBLIB_TEMP_FOLDER", str(folder))
-    with shared_with_workers(np.zeros((1000, 200))) as out:
+    with shared_with_workers(np.zeros((1000, 200))) as shared:
+        out = pickle.loads(pickle.dumps(shared))
         assert os.path.dirname(os.path.dirname(out.filename)) == str(folder)
     assert list(folder.iterdir()) == []
 
