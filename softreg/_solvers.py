@@ -31,6 +31,7 @@ touched. The optimum, the penalty and the stopping test are those of the
 original problem; only the path there is shorter on badly scaled data.
 """
 
+import math
 import os
 import sys
 import threading
@@ -43,7 +44,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
 from ._split import bounded
-from ._standardize import Standardized
+from ._standardize import Standardized, same_point
 from .normalizers._base import missing_methods
 
 # Iterations without a lower optimality measure after which a run on
@@ -246,7 +247,7 @@ class _Values:
             bx, bvalue, bg = self._base
             predicted = 0.5 * float((bg + g) @ (x - bx))
             if not self.integrated:
-                rounding = np.sqrt(self.problem.value_eps) * max(abs(bvalue), 1.0)
+                rounding = math.sqrt(self.problem.value_eps) * max(abs(bvalue), 1.0)
                 # Measured values at their rounding: integrate from here on,
                 # from the base's measured value, which the optimiser holds.
                 self.integrated = 0 < abs(predicted) <= rounding and abs(
@@ -265,7 +266,7 @@ class _Values:
         precise gradient.
         """
         self._recent = []
-        if self._base is None or not np.array_equal(self._base[0], x):
+        if self._base is None or not same_point(self._base[0], x):
             return  # no step taken yet: the next point is the base
         _, g = self.problem.loss_gradient(x)
         self._base = (self._base[0], self._base[1], g)
@@ -274,7 +275,7 @@ class _Values:
     def accept(self, x):
         """The optimiser moved to ``x`` (its callback): the next steps' base."""
         for point in reversed(self._recent):
-            if np.array_equal(point[0], x):
+            if same_point(point[0], x):
                 self._base = point
                 return
 

@@ -4,6 +4,26 @@ import numpy as np
 
 from ._objective import unpack
 
+# Below this many entries, comparing the bytes is ~10x faster than
+# np.array_equal (0.2 against 2.3 us for 15), which the solvers' caches call
+# a few times per iteration; above it the copy tobytes makes costs more.
+_BYTES_COMPARE_MAX = 4096
+
+
+def same_point(a, b):
+    """Whether the float64 vectors ``a`` and ``b`` hold the same values.
+
+    For the caches keyed on the optimiser's iterates, which come back as
+    copies of the evaluated array: equal bits, so a byte comparison decides
+    for small vectors. (Bitwise different but equal values, -0.0 and 0.0,
+    only cost a cache miss there.)
+    """
+    if a.shape != b.shape:
+        return False
+    if a.size <= _BYTES_COMPARE_MAX:
+        return a.tobytes() == b.tobytes()
+    return bool(np.array_equal(a, b))
+
 
 class Standardized:
     """The objective seen through standardised parameters ``u``.
@@ -134,12 +154,12 @@ class Standardized:
 
     def loss_gradient(self, u):
         """Objective and its gradient in ``u``; remembers ``max|grad_w|``."""
-        if self._last_u is not None and np.array_equal(u, self._last_u):
+        if self._last_u is not None and same_point(u, self._last_u):
             return self._last
         loss, g = self.objective.loss_gradient(self.to_w(u))
         self.n_evaluations += 1
         self._last_u = np.array(u)
-        self._last_grad_max = float(np.max(np.abs(g))) if g.size else 0.0
+        self._last_grad_max = float(np.abs(g).max()) if g.size else 0.0
         self.last_grad_w = g
         self.last_loss = loss
         self._last = self.factor * loss, self.pull_back(self.factor * g)
@@ -184,6 +204,6 @@ class Standardized:
 
     def grad_max(self, u):
         """``max|grad_w|`` at ``u`` (the stopping quantity), cached if known."""
-        if self._last_u is None or not np.array_equal(u, self._last_u):
+        if self._last_u is None or not same_point(u, self._last_u):
             self.loss_gradient(u)
         return self._last_grad_max
