@@ -511,6 +511,31 @@ class BlockRunner:
                 self._pool = None
 
 
+def _pass_key(func):
+    """What identifies a per-chunk function's pass, or None if nothing does.
+
+    A bound method of an object with ``pass_key()`` (a kernel): the method
+    and that key.
+    """
+    owner = getattr(func, "__self__", None)
+    key = getattr(owner, "pass_key", None)
+    if key is None:
+        return None
+    return func.__func__, key()
+
+
+def _same_arg(kept, arg):
+    """Whether ``arg`` equals ``kept``, an array copy of an earlier one (or None)."""
+    if kept is None or arg is None:
+        return kept is arg
+    arg = np.asarray(arg)
+    return (
+        kept.dtype == arg.dtype
+        and kept.shape == arg.shape
+        and bool(np.array_equal(kept, arg))
+    )
+
+
 def add_parts(a, b):
     """Entry-wise sum of two results of a per-chunk function, in float64.
 
@@ -599,7 +624,16 @@ class InMemoryRows:
     #: numpy upcasts a block of ``X`` in the products.
     mixed_precision = True
 
-    def __init__(self, X, y, sample_weight, n_classes, runner=None, block_rows=None):
+    def __init__(
+        self,
+        X,
+        y,
+        sample_weight,
+        n_classes,
+        runner=None,
+        block_rows=None,
+        keep_last_pass=False,
+    ):
         self.X = X
         self.runner = runner if runner is not None else BlockRunner(1)
         self.n_samples, self.n_features = X.shape
@@ -623,6 +657,8 @@ class InMemoryRows:
         self._moments = None
         self._coarse = None
         self._args = (y, sample_weight, n_classes, self.runner, block_rows)
+        self.keep_last_pass = keep_last_pass
+        self._last_pass = None
 
     @property
     def n_passes(self):
@@ -671,7 +707,9 @@ class InMemoryRows:
                 )
             else:
                 copy = self._float32_copy()
-            self._coarse = InMemoryRows(copy, *self._args)
+            self._coarse = InMemoryRows(
+                copy, *self._args, keep_last_pass=self.keep_last_pass
+            )
         return self._coarse
 
     def _float32_copy(self):
@@ -696,10 +734,37 @@ class InMemoryRows:
         return self.runner.running()
 
     def map_reduce(self, func, *args):
-        """``func(chunk, *args)`` summed over the chunks, in chunk order."""
+        """``func(chunk, *args)`` summed over the chunks, in chunk order.
+
+        With ``keep_last_pass`` (the rows of a regularisation path), the
+        same pass as the last one (a method of a kernel with an equal
+        ``pass_key()``, equal arguments) returns the last result instead of
+        running: the path's next fit starts where the last one ended, so its
+        first pass, on the float32 copy and on ``X``, has already been run.
+        """
+        key = _pass_key(func) if self.keep_last_pass else None
+        last, self._last_pass = self._last_pass, None
+        if (
+            key is not None
+            and last is not None
+            and last[0] == key
+            and len(last[1]) == len(args)
+            and all(map(_same_arg, last[1], args))
+        ):
+            self._last_pass = last
+            return last[2]
         self._passes += 1
         parts = self.runner.map(lambda chunk: func(chunk, *args), self.chunks)
-        return functools.reduce(add_parts, parts)
+        result = functools.reduce(add_parts, parts)
+        if key is not None:
+            # The result may hold a chunk's buffer, which only the next pass
+            # overwrites, and that pass drops this record first.
+            self._last_pass = (
+                key,
+                [None if a is None else np.array(a) for a in args],
+                result,
+            )
+        return result
 
     def feature_moments(self, kernel):
         """Weighted column means and mean squares.

@@ -694,7 +694,7 @@ class SoftmaxRegression(
         SOLVERS[self.solver].check_penalty(penalty)
         return penalty
 
-    def _solve(self, rows, n_classes, temperature, warm_start):
+    def _solve(self, rows, n_classes, temperature, warm_start, start=None):
         """Minimise the objective; return centred ``coef``, ``intercept``, n_iter.
 
         ``rows`` is the data the objective's passes run over, in memory
@@ -705,6 +705,12 @@ class SoftmaxRegression(
         ``W / T`` and ``b / T`` (the meaning of ``coef_``), and the bounds
         hold for them. A warm start starts from the previous ``coef_`` and
         ``intercept_`` times ``T``: from the previous model's scores.
+
+        ``start``, a list, is for solves in sequence (a regularisation path):
+        if it holds a vector, that flat vector in the objective's variables
+        is the start point, overriding ``warm_start``; either way the
+        solver's end point, uncentred, is left in it, which is where the
+        rows' last pass ran (see :meth:`InMemoryRows.map_reduce`).
         """
         normalizer = self.normalizer_
         n_features = rows.n_features
@@ -717,9 +723,12 @@ class SoftmaxRegression(
             temperature=temperature,
             penalty=self._penalty(n_classes, n_features, scale=temperature),
         )
-        w0 = self._initial_params(
-            normalizer, n_classes, n_features, warm_start, temperature
-        )
+        if start:
+            w0 = start[0]
+        else:
+            w0 = self._initial_params(
+                normalizer, n_classes, n_features, warm_start, temperature
+            )
         with objective.running():
             w, n_iter = SOLVERS[self.solver](
                 objective,
@@ -728,6 +737,8 @@ class SoftmaxRegression(
                 max_iter=self.max_iter,
                 verbose=self.verbose,
             )
+        if start is not None:
+            start[:] = [w]
         if n_iter == 0 and w0 is not None and np.array_equal(w, w0):
             # No step was taken from a warm start (max_iter=0, or a start that
             # already meets tol): return the previous model bit for bit.

@@ -274,6 +274,20 @@ class ChunkKernel:
         self.scale = inv_temperature / sw_sum
         self.uniform_weight = uniform_weight
 
+    def pass_key(self):
+        """Everything but the data and the parameters that a pass depends on.
+
+        Kernels with equal keys give equal results over the same rows at the
+        same parameters (see :meth:`softreg._blocks.InMemoryRows.map_reduce`).
+        """
+        return (
+            self.normalizer,
+            self.n_classes,
+            self.inv_temperature,
+            self.scale,
+            self.uniform_weight,
+        )
+
     def _finish(self, G, gb):
         # With equal weights the scaling is one number, applied to the sums.
         if self.uniform_weight is not None:

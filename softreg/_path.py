@@ -87,15 +87,23 @@ def fit_path(estimator, X, y_enc, n_classes, sample_weight, Cs, temperature=1.0)
     n_features = X.shape[1]
     # One rows object for the whole path: its blocks, chunks and the feature
     # moments of the standardisation (one pass) serve every step.
-    rows = InMemoryRows(X, y_enc, sample_weight, n_classes, estimator._runner())
+    rows = InMemoryRows(
+        X, y_enc, sample_weight, n_classes, estimator._runner(), keep_last_pass=True
+    )
     coefs = np.empty((len(Cs), n_classes, n_features))
     intercepts = np.empty((len(Cs), n_classes))
     n_iter = np.zeros(len(Cs), dtype=np.int32)
     warm_start = False
+    # Each step starts from the last one's end point itself, not from its
+    # centred coefficients (equal up to rounding): the rows then already
+    # hold that point's pass (keep_last_pass), so the step's first
+    # evaluation, and all of a step whose start already meets tol, cost no
+    # pass.
+    end_point = []
     for i in np.argsort(Cs, kind="stable"):
         estimator.C = float(Cs[i])
         coefs[i], intercepts[i], n_iter[i] = estimator._solve(
-            rows, n_classes, temperature, warm_start
+            rows, n_classes, temperature, warm_start, start=end_point
         )
         estimator.coef_, estimator.intercept_ = coefs[i], intercepts[i]
         warm_start = True

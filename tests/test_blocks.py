@@ -13,6 +13,7 @@ from softreg import _blocks
 from softreg._blocks import (
     BlockRunner,
     CSRBlock,
+    InMemoryRows,
     add_rmatmul,
     block_slices,
     chunk_ranges,
@@ -22,7 +23,8 @@ from softreg._blocks import (
     row_block,
     sparse_block_slices,
 )
-from softreg._objective import map_score_blocks
+from softreg._objective import ChunkKernel, map_score_blocks
+from softreg.normalizers import Softmax
 
 
 def _covers(slices, n):
@@ -176,3 +178,35 @@ def test_map_score_blocks_equals_one_product(sparse, n_threads):
         )
     assert_allclose(out, (X @ Wt + b), rtol=1e-12)
     assert out.flags.c_contiguous
+
+
+def test_rows_of_a_path_reuse_their_last_pass():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    y = rng.integers(0, 3, 300)
+    Wt, b = rng.normal(size=(5, 3)), rng.normal(size=3)
+    kernel = ChunkKernel(Softmax(), 3, 1.0, 300.0, 1.0)
+    fresh = InMemoryRows(X, y, np.ones(300), 3)
+    expected = fresh.map_reduce(kernel.loss_gradient, Wt, b)
+
+    rows = InMemoryRows(X, y, np.ones(300), 3, block_rows=64, keep_last_pass=True)
+    first = rows.map_reduce(kernel.loss_gradient, Wt, b)
+    # Another kernel with the same key, equal copies of the parameters.
+    twin = ChunkKernel(kernel.normalizer, 3, 1.0, 300.0, 1.0)
+    again = rows.map_reduce(twin.loss_gradient, Wt.copy(), b.copy())
+    assert rows.n_passes == 1
+    for part, last, ref in zip(again, first, expected, strict=True):
+        assert_array_equal(part, last)
+        assert_allclose(part, ref, rtol=1e-12)
+    # A different point, temperature or pass each run (and forget the last).
+    moved = Wt.copy()
+    moved[0, 0] = np.nextafter(moved[0, 0], np.inf)
+    rows.map_reduce(kernel.loss_gradient, moved, b)
+    hot = ChunkKernel(kernel.normalizer, 3, 0.5, 300.0, 1.0)
+    rows.map_reduce(hot.loss_gradient, Wt, b)
+    rows.map_reduce(kernel.moments)
+    rows.map_reduce(kernel.loss_gradient, Wt, b)
+    assert rows.n_passes == 5
+    # Without keep_last_pass every call is a pass.
+    fresh.map_reduce(kernel.loss_gradient, Wt, b)
+    assert fresh.n_passes == 2

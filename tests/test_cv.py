@@ -16,7 +16,7 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from softreg import SoftmaxRegression, SoftmaxRegressionCV
+from softreg import SoftmaxRegression, SoftmaxRegressionCV, _path
 from softreg._blocks import InMemoryRows
 from softreg._temperature import fit_temperature
 from softreg.normalizers import Softmax
@@ -522,3 +522,56 @@ def test_metadata_without_routing_is_refused():
     cv = SoftmaxRegressionCV(Cs=2, cv=2).fit(X, y)
     with pytest.raises(ValueError, match="enable_metadata_routing=True"):
         cv.score(X, y, groups=y)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_path_steps_start_from_the_last_pass(monkeypatch, keep):
+    # Large enough for the float32 copy; noisy labels, so that the largest
+    # Cs have (nearly) one solution and their starts already meet tol.
+    X, y = make_classification(
+        5000, 20, n_informative=10, n_classes=3, flip_y=0.2, random_state=0
+    )
+    X = StandardScaler().fit_transform(X)
+    Cs = np.logspace(-2, 4, 7)
+    calls = []  # per map_reduce call: did it run a pass?
+    original_reduce = InMemoryRows.map_reduce
+
+    def recording(self, func, *args):
+        before = self._passes
+        out = original_reduce(self, func, *args)
+        if func.__name__ == "loss_gradient":
+            calls.append(self._passes > before)
+        return out
+
+    monkeypatch.setattr(InMemoryRows, "map_reduce", recording)
+    if not keep:  # the reference: rows that forget
+        original_init = InMemoryRows.__init__
+
+        def forgetful(self, *args, **kwargs):
+            original_init(self, *args, **{**kwargs, "keep_last_pass": False})
+
+        monkeypatch.setattr(InMemoryRows, "__init__", forgetful)
+    steps = []
+    original_solve = SoftmaxRegression._solve
+
+    def solve(self, *args, **kwargs):
+        calls.clear()
+        out = original_solve(self, *args, **kwargs)
+        steps.append((out[2], list(calls)))
+        return out
+
+    monkeypatch.setattr(SoftmaxRegression, "_solve", solve)
+    est = SoftmaxRegression(tol=1e-6)
+    est.normalizer_ = Softmax()
+    _, _, n_iter = _path.fit_path(est, X, y, 3, np.ones(len(y)), Cs)
+    assert n_iter[-1] == 0  # the last start already met tol
+    assert steps[0][1][0]  # the first step's start is a pass
+    for it, ran in steps[1:]:
+        if keep:
+            # Each step starts at the last one's end, whose passes the rows
+            # (the float32 copy, then X) still hold: its first evaluation runs
+            # no pass, nor does a step whose start meets tol.
+            assert not ran[0]
+            assert it > 0 or not any(ran)
+        else:
+            assert all(ran)
