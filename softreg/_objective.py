@@ -34,32 +34,12 @@ from ._blocks import (
     CSRBlock,
     InMemoryRows,
     add_rmatmul,
+    block_targets,
     chunk_ranges,
     plan_blocks,
     row_block,
 )
 from ._penalty import ElasticNet
-
-
-def one_hot_columns(y, n_classes, dtype):
-    """One-hot targets of integer labels, column-major like the scores."""
-    n = y.shape[0]
-    Y = np.zeros((n_classes, n), dtype=dtype)
-    # Flat indices into the C-ordered (classes, rows) array: about 2x faster
-    # than a two-array fancy assignment for a handful of classes.
-    Y.ravel()[y * n + np.arange(n)] = 1
-    return Y.T
-
-
-def block_targets(y, n_classes, dtype):
-    """Target matrix of one row block, column-major like the scores.
-
-    ``y`` is a block of encoded labels (1-D: one-hot targets) or of a soft
-    target matrix (2-D, rows summing to 1: copied into ``dtype``).
-    """
-    if y.ndim == 1:
-        return one_hot_columns(y, n_classes, dtype)
-    return np.asfortranarray(y, dtype=dtype)
 
 
 def unpack(w, n_features, n_classes):

@@ -210,3 +210,31 @@ def test_rows_of_a_path_reuse_their_last_pass():
     # Without keep_last_pass every call is a pass.
     fresh.map_reduce(kernel.loss_gradient, Wt, b)
     assert fresh.n_passes == 2
+
+
+def test_rows_keep_block_targets_only_where_they_are_small(monkeypatch):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 40)).astype(np.float32)
+    y = rng.integers(0, 3, 500)
+    rows = InMemoryRows(X, y, np.ones(500), 3, block_rows=128)
+    for _ in range(2):  # made on the first pass, the same on the next
+        for chunk in rows.chunks:
+            for (_, Y, _), sl in zip(chunk, chunk.slices, strict=True):
+                assert Y.dtype == np.float32 and Y.flags.f_contiguous
+                assert_array_equal(Y, np.eye(3, dtype=np.float32)[y[sl]])
+    soft = rng.dirichlet(np.ones(3), 500)
+    rows = InMemoryRows(X, soft, np.ones(500), 3, block_rows=128)
+    (_, Y, _), *_ = rows.chunks[0]
+    assert_array_equal(Y, soft[:128].astype(np.float32))
+    # Targets larger than 1 MiB and an eighth of X stay labels.
+    monkeypatch.setattr(_blocks, "_KEPT_TARGET_BYTES", 0)
+    small = InMemoryRows(X, y, np.ones(500), 3)
+    wide = InMemoryRows(X, rng.integers(0, 6, 500), np.ones(500), 6)
+    (_, kept, _), *_ = small.chunks[0]
+    (_, labels, _), *_ = wide.chunks[0]
+    assert kept.ndim == 2 and labels.ndim == 1
+    # The memory plan counts the kept targets.
+    assert (small._kept_bytes, wide._kept_bytes) == (500 * 3 * 4, 0)
+    with_targets = small.memory_estimate(120, 3)
+    small._kept_bytes = 0
+    assert with_targets - small.memory_estimate(120, 3) == 500 * 3 * 4
