@@ -141,7 +141,9 @@ def block_slices(n_rows, n_cols, itemsize, block_rows=None):
     itemsize : int
         Bytes per value.
     block_rows : int, default=None
-        Rows per block; by default about ``_BLOCK_BYTES`` bytes' worth.
+        Rows per block; by default about ``_BLOCK_BYTES`` bytes' worth, as
+        evenly as the rows divide: threads that share the blocks finish
+        together (16000 rows made blocks of 4915, 4915, 4915 and 1255).
 
     Returns
     -------
@@ -150,6 +152,9 @@ def block_slices(n_rows, n_cols, itemsize, block_rows=None):
     if block_rows is None:
         block_rows = _BLOCK_BYTES // max(1, n_cols * itemsize)
         block_rows = min(_MAX_BLOCK_ROWS, max(_MIN_BLOCK_ROWS, block_rows))
+        n_blocks = max(1, -(-n_rows // block_rows))
+        edges = [i * n_rows // n_blocks for i in range(n_blocks + 1)]
+        return [slice(a, b) for a, b in itertools.pairwise(edges) if b > a]
     block_rows = max(1, int(block_rows))
     return [slice(i, min(i + block_rows, n_rows)) for i in range(0, n_rows, block_rows)]
 
