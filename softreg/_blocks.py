@@ -668,6 +668,10 @@ class InMemoryRows:
         Serial when None.
     block_rows : int, default=None
         Rows per block; by default sized by :func:`plan_blocks`.
+    keep_last_pass : bool, default=False
+        Keep the last pass's result and return it when the same pass is
+        asked for again (see :meth:`map_reduce`); the float32 copy
+        (:meth:`coarse`) inherits it.
     """
 
     #: float32 rows can be evaluated at float64 parameters (float64 scores):
