@@ -57,7 +57,8 @@ def test_default_blocks_are_even_and_within_budget(n):
     _covers(slices, n)
     sizes = [s.stop - s.start for s in slices]
     assert max(sizes) - min(sizes) <= 1
-    assert max(sizes) <= budget and len(slices) == -(-n // budget)
+    assert max(sizes) <= budget
+    assert len(slices) == -(-n // budget)
 
 
 def test_sparse_blocks_hold_similar_numbers_of_entries(monkeypatch):
@@ -230,7 +231,8 @@ def test_rows_keep_block_targets_only_where_they_are_small(monkeypatch):
     for _ in range(2):  # made on the first pass, the same on the next
         for chunk in rows.chunks:
             for (_, Y, _), sl in zip(chunk, chunk.slices, strict=True):
-                assert Y.dtype == np.float32 and Y.flags.f_contiguous
+                assert Y.dtype == np.float32
+                assert Y.flags.f_contiguous
                 assert_array_equal(Y, np.eye(3, dtype=np.float32)[y[sl]])
     soft = rng.dirichlet(np.ones(3), 500)
     rows = InMemoryRows(X, soft, np.ones(500), 3, block_rows=128)
@@ -242,7 +244,8 @@ def test_rows_keep_block_targets_only_where_they_are_small(monkeypatch):
     wide = InMemoryRows(X, rng.integers(0, 6, 500), np.ones(500), 6)
     (_, kept, _), *_ = small.chunks[0]
     (_, labels, _), *_ = wide.chunks[0]
-    assert kept.ndim == 2 and labels.ndim == 1
+    assert kept.ndim == 2
+    assert labels.ndim == 1
     # The memory plan counts the kept targets.
     assert (small._kept_bytes, wide._kept_bytes) == (500 * 3 * 4, 0)
     with_targets = small.memory_estimate(120, 3)
