@@ -141,9 +141,7 @@ def block_slices(n_rows, n_cols, itemsize, block_rows=None):
     itemsize : int
         Bytes per value.
     block_rows : int, default=None
-        Rows per block; by default about ``_BLOCK_BYTES`` bytes' worth, as
-        evenly as the rows divide: threads that share the blocks finish
-        together (16000 rows made blocks of 4915, 4915, 4915 and 1255).
+        Rows per block; by default about ``_BLOCK_BYTES`` bytes' worth.
 
     Returns
     -------
@@ -152,9 +150,6 @@ def block_slices(n_rows, n_cols, itemsize, block_rows=None):
     if block_rows is None:
         block_rows = _BLOCK_BYTES // max(1, n_cols * itemsize)
         block_rows = min(_MAX_BLOCK_ROWS, max(_MIN_BLOCK_ROWS, block_rows))
-        n_blocks = max(1, -(-n_rows // block_rows))
-        edges = [i * n_rows // n_blocks for i in range(n_blocks + 1)]
-        return [slice(a, b) for a, b in itertools.pairwise(edges) if b > a]
     block_rows = max(1, int(block_rows))
     return [slice(i, min(i + block_rows, n_rows)) for i in range(0, n_rows, block_rows)]
 
@@ -617,8 +612,8 @@ class Chunk:
 
         With ``n_classes`` given, ``y_b`` is the block's target matrix in
         ``X``'s dtype (:func:`block_targets`), made on the first pass and
-        kept: the one-hot targets of a 4915-row, 10-class float32 block took
-        9 us to build, about 4% of a pass, at every pass.
+        kept: building the one-hot targets of a 4915-row, 10-class float32
+        block took 9 us, 2-4% of a pass over a 16000 x 100 fold.
         """
         targets = self._targets
         if targets is None and self._n_classes is not None:
