@@ -43,8 +43,9 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
+from ._blocks import same_point
 from ._split import bounded
-from ._standardize import Standardized, same_point
+from ._standardize import Standardized
 from .normalizers._base import missing_methods
 
 # Iterations without a lower optimality measure after which a run on

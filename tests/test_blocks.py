@@ -21,6 +21,7 @@ from softreg._blocks import (
     plan_blocks,
     resolve_n_threads,
     row_block,
+    same_point,
     sparse_block_slices,
 )
 from softreg._objective import ChunkKernel, map_score_blocks
@@ -240,3 +241,17 @@ def test_rows_keep_block_targets_only_where_they_are_small(monkeypatch):
     with_targets = small.memory_estimate(120, 3)
     small._kept_bytes = 0
     assert with_targets - small.memory_estimate(120, 3) == 500 * 3 * 4
+
+
+@pytest.mark.parametrize("n", [15, 5000])  # byte comparison, np.array_equal
+def test_same_point_matches_array_equal(n):
+    a = np.random.default_rng(n).normal(size=n)
+    assert same_point(a, a.copy())
+    b = a.copy()
+    b[-1] = np.nextafter(b[-1], np.inf)  # one ulp apart
+    assert not same_point(a, b)
+    assert not same_point(a, a[:-1])
+    assert not same_point(a, np.resize(a, (1, n)))
+    # Equal values in another dtype: another pass (float32 or float64 scores).
+    single = a.astype(np.float32)
+    assert not same_point(single, single.astype(np.float64))

@@ -16,7 +16,7 @@ from softreg import SoftmaxRegression, _blocks, _estimator, _solvers
 from softreg._blocks import BlockRunner
 from softreg._objective import LinearObjective
 from softreg._solvers import SOLVERS
-from softreg._standardize import Standardized, same_point
+from softreg._standardize import Standardized
 from softreg.normalizers import Normalizer, Softmax
 
 SOLVER_NAMES = sorted(SOLVERS)
@@ -152,17 +152,6 @@ def test_standardized_is_identity_on_standardised_data():
     assert problem.scale is None
     w = np.arange(objective.n_params, dtype=float)
     assert_array_equal(problem.to_w(w), w)
-
-
-@pytest.mark.parametrize("n", [15, 5000])  # byte comparison, np.array_equal
-def test_same_point_matches_array_equal(n):
-    a = np.random.default_rng(n).normal(size=n)
-    assert same_point(a, a.copy())
-    b = a.copy()
-    b[-1] = np.nextafter(b[-1], np.inf)  # one ulp apart
-    assert not same_point(a, b)
-    assert not same_point(a, a[:-1])
-    assert not same_point(a, np.resize(a, (1, n)))
 
 
 def test_nearly_constant_columns_keep_a_sane_scale():
