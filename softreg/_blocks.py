@@ -39,9 +39,10 @@ _SCORE_COPIES = 6
 # costs there, so blocks are sized by their work rather than by cache.
 _BLOCK_NNZ = 1 << 17
 _MIN_BLOCK_ROWS = 64
-# Target matrices of at most this many bytes are kept whatever X's size.
-_KEPT_TARGET_BYTES = 1 << 20
 _MAX_BLOCK_ROWS = 1 << 14
+# Block target matrices of at most this many bytes in all are kept with the
+# rows whatever X's size (see InMemoryRows).
+_KEPT_TARGET_BYTES = 1 << 20
 # Chunks per thread: a few, so that a core slowed down by another process
 # does not hold up the whole evaluation, yet few enough that the per-chunk
 # gradient buffers stay small next to the parameters.

@@ -218,12 +218,16 @@ def test_rows_keep_block_targets_only_where_they_are_small(monkeypatch):
     X = rng.normal(size=(500, 40)).astype(np.float32)
     y = rng.integers(0, 3, 500)
     rows = InMemoryRows(X, y, np.ones(500), 3, block_rows=128)
-    for _ in range(2):  # made on the first pass, the same on the next
+    seen = []
+    for _ in range(2):  # made on the first pass, the same arrays on the next
         for chunk in rows.chunks:
             for (_, Y, _), sl in zip(chunk, chunk.slices, strict=True):
                 assert Y.dtype == np.float32
                 assert Y.flags.f_contiguous
                 assert_array_equal(Y, np.eye(3, dtype=np.float32)[y[sl]])
+                seen.append(Y)
+    half = len(seen) // 2
+    assert all(a is b for a, b in zip(seen[:half], seen[half:], strict=True))
     soft = rng.dirichlet(np.ones(3), 500)
     rows = InMemoryRows(X, soft, np.ones(500), 3, block_rows=128)
     (_, Y, _), *_ = rows.chunks[0]
