@@ -4,6 +4,11 @@ import numpy as np
 
 from ._blocks import same_point
 from ._objective import unpack
+from .normalizers._base import optional
+
+# Two classes: W = u B with B = (-1/2, 1/2), so that u = w_1 - w_0 is the
+# logit's coefficient vector (see Standardized).
+_TWO_CLASS_BASIS = np.array([-0.5, 0.5])
 
 
 class Standardized:
@@ -23,6 +28,19 @@ class Standardized:
     standardised (every ``sigma_j`` within a factor 2 of 1 and every mean
     within half a ``sigma_j`` of 0) the map is left as the identity, so the
     iterates are those of the same method on the original problem.
+
+    **Two classes.** With a shift-invariant normalizer and the L2 penalty
+    alone (no L1 part, no bounds), the optimum of a two-class problem has
+    ``w_0 = -w_1`` and ``b_0 = -b_1`` (adding a vector to both classes'
+    weights changes no probability, and the penalty is smallest for the
+    pair that sums to zero). The solver then sees only the logit's
+    coefficients ``u = w_1 - w_0`` (and ``b_1 - b_0``), mapped to
+    ``W = (-u / 2, u / 2)``: half the variables, and exactly the binomial
+    problem that LogisticRegression solves at ``2 C``, in its variables, so
+    that L-BFGS-B takes the same steps as there. (In ``(w_0, w_1)`` the
+    iterates stay on the same line, but its first step, of unit length in
+    its variables, is a different step, and breast_cancer then took 26
+    iterations instead of 21.) Standardisation acts on ``u``.
 
     Parameters
     ----------
@@ -54,6 +72,16 @@ class Standardized:
         self.objective = objective
         p, K = objective.n_features, objective.n_classes
         self.n_features, self.n_classes = p, K
+        # The class columns of the solver's variables: the logit's alone for
+        # two classes (see the class docstring), else one per class.
+        self.basis = None
+        if (
+            K == 2
+            and objective.penalty.centred
+            and optional(objective.normalizer, "shift_invariant")
+        ):
+            self.basis = _TWO_CLASS_BASIS
+        self.n_columns = K if self.basis is None else 1
         self.mean = None
         self.scale = None
         if standardize:
@@ -95,23 +123,36 @@ class Standardized:
 
     def to_w(self, u):
         """Original parameters ``(W^T, b)`` (flat) of standardised ones."""
-        if self.scale is None:
-            return u
-        V, c = unpack(u, self.n_features, self.n_classes)
-        w = np.empty_like(u)
-        Wt, b = unpack(w, self.n_features, self.n_classes)
-        np.divide(V, self.scale[:, None], out=Wt)
-        if c is not None:
-            b[:] = c - self.mean @ Wt if self.mean is not None else c
-        return w
+        if self.scale is not None:
+            V, c = unpack(u, self.n_features, self.n_columns)
+            w = np.empty_like(u)
+            Wt, b = unpack(w, self.n_features, self.n_columns)
+            np.divide(V, self.scale[:, None], out=Wt)
+            if c is not None:
+                b[:] = c - self.mean @ Wt if self.mean is not None else c
+            u = w
+        if self.basis is not None:
+            # Each row (a feature's or the intercept's) times the basis:
+            # halving is exact, so to_u(to_w(u)) == u bit for bit.
+            return np.multiply.outer(u, self.basis).ravel()
+        return u
 
     def to_u(self, w):
-        """Standardised parameters of original ones (inverse of :meth:`to_w`)."""
+        """Standardised parameters of original ones (inverse of :meth:`to_w`).
+
+        For two classes, ``w`` is first taken to its logit ``w_1 - w_0``,
+        which maps back to the pair summing to zero with the same scores up
+        to a shift (the same probabilities).
+        """
+        w = np.asarray(w, dtype=np.float64)
+        if self.basis is not None:
+            pairs = w.reshape(-1, 2)
+            w = pairs[:, 1] - pairs[:, 0]
         if self.scale is None:
-            return np.array(w, dtype=np.float64)
-        Wt, b = unpack(np.asarray(w, dtype=np.float64), self.n_features, self.n_classes)
+            return np.array(w)
+        Wt, b = unpack(w, self.n_features, self.n_columns)
         u = np.empty(w.shape)
-        V, c = unpack(u, self.n_features, self.n_classes)
+        V, c = unpack(u, self.n_features, self.n_columns)
         np.multiply(Wt, self.scale[:, None], out=V)
         if b is not None:
             c[:] = b + self.mean @ Wt if self.mean is not None else b
@@ -119,11 +160,13 @@ class Standardized:
 
     def pull_back(self, g):
         """``T^T g``: a gradient in ``w`` as a gradient in ``u``."""
+        if self.basis is not None:
+            g = g.reshape(-1, 2) @ self.basis
         if self.scale is None:
             return g
-        gW, gb = unpack(g, self.n_features, self.n_classes)
+        gW, gb = unpack(g, self.n_features, self.n_columns)
         out = np.empty_like(g)
-        gV, gc = unpack(out, self.n_features, self.n_classes)
+        gV, gc = unpack(out, self.n_features, self.n_columns)
         if self.mean is not None:
             np.subtract(gW, np.outer(self.mean, gb), out=gV)
             gV /= self.scale[:, None]

@@ -162,6 +162,10 @@ class ArrayAPIOps:
     def weighted_column_sums(self, s, Xb):
         return s @ Xb, s @ (Xb * Xb)
 
+    def pair(self, a, factors):
+        low, high = (float(f) for f in factors)
+        return self.xp.concat([a * low, a * high], axis=-1)
+
 
 class ArrayAPIChunk:
     """All rows of the device arrays, iterated in large row blocks.
