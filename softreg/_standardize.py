@@ -46,7 +46,8 @@ class Standardized:
     ----------
     objective : LinearObjective
     standardize : bool, default=True
-        If False, the identity map (the optimiser sees ``W`` and ``b``).
+        If False, neither scaled nor centred: the optimiser sees ``W`` and
+        ``b`` (for two classes, the logit's coefficients and intercept).
 
     Examples
     --------
@@ -132,8 +133,8 @@ class Standardized:
                 b[:] = c - self.mean @ Wt if self.mean is not None else c
             u = w
         if self.basis is not None:
-            # Each row (a feature's or the intercept's) times the basis:
-            # halving is exact, so to_u(to_w(u)) == u bit for bit.
+            # Each row (a feature's or the intercept's) times the basis.
+            # Halving is exact: the pair's difference is the row itself.
             return np.multiply.outer(u, self.basis).ravel()
         return u
 

@@ -254,3 +254,81 @@ def test_overflowing_scores_of_finite_input_are_not_an_error():
             X, np.full((P, K), 1e10), None, lambda Z: Z, block_rows=7, check_finite=True
         )
     assert np.isinf(out).all()
+
+
+def _two_class_objectives(normalizer, dtype, layout, weights, soft, n_threads=1):
+    """The same two-class objective, with one score column and with two."""
+    X, y, sw = _problem(seed=11, dtype=dtype, layout=layout, weights=weights)
+    y = y % 2
+    if soft:
+        p1 = np.random.default_rng(12).uniform(size=N)
+        y = np.column_stack([1 - p1, p1]).astype(dtype)
+    objectives = []
+    for pair in (True, False):
+        obj = LinearObjective(
+            X, y, 2, normalizer, sw, C=0.7, fit_intercept=True, temperature=0.9,
+            runner=BlockRunner(n_threads), block_rows=53,
+        )  # fmt: skip
+        assert obj.kernel.pair
+        obj.kernel.pair = pair
+        objectives.append(obj)
+    return objectives
+
+
+@pytest.mark.parametrize("normalizer", ["softmax", "sparsemax", "entmax15"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+@pytest.mark.parametrize(("weights", "soft"), [("random", False), ("equal", True)])
+def test_two_class_passes_take_one_score_column(
+    normalizer, dtype, layout, weights, soft
+):
+    # A shift-invariant loss depends on the scores' difference alone: one
+    # column (and one product each way) gives the loss, gradient and Hessian
+    # products of the two-column pass at any parameters, summing to zero
+    # over the pair or not. Tolerances: the two differ by the rounding of
+    # the scores (eps of X's dtype times their size, about 10 here).
+    from softreg.normalizers._registry import resolve_normalizer
+
+    pair, full = _two_class_objectives(
+        resolve_normalizer(normalizer), dtype, layout, weights, soft, n_threads=2
+    )
+    rng = np.random.default_rng(13)
+    w, v = rng.normal(size=(2, (P + 1) * 2))
+    eps = float(np.finfo(dtype).eps) * 100
+    with pair.running(), full.running():
+        f_pair, g_pair = pair.loss_gradient(w)
+        f_full, g_full = full.loss_gradient(w)
+        h_pair, h_full = pair.hessp(w, v), full.hessp(w, v)
+    assert f_pair == pytest.approx(f_full, rel=eps)
+    assert_allclose(g_pair, g_full, rtol=0, atol=eps * np.abs(g_full).max())
+    assert_allclose(h_pair, h_full, rtol=0, atol=eps * np.abs(h_full).max())
+    # The data parts of the two classes' gradients are each other's negatives.
+    Wt = w.reshape(P + 1, 2)[:P]
+    data = g_pair.reshape(P + 1, 2) - np.vstack([Wt * pair.l2, np.zeros((1, 2))])
+    assert_allclose(data[:, 0], -data[:, 1], rtol=1e-12, atol=1e-15)
+
+
+def test_two_class_pass_is_one_column_only_for_shift_invariant_losses():
+    from softreg.normalizers import Spherical, Taylor
+
+    X, y, sw = _problem(seed=14)
+    for normalizer, pair in [
+        (Softmax(), True),
+        (Taylor(), False),
+        (Spherical(), False),
+    ]:
+        obj = LinearObjective(X, y % 2, 2, normalizer, sw, C=1.0, fit_intercept=True)
+        assert obj.kernel.pair is pair
+    obj = LinearObjective(X, y, K, Softmax(), sw, C=1.0, fit_intercept=True)
+    assert not obj.kernel.pair
+
+
+def test_two_class_hessp_matches_finite_differences():
+    pair, _ = _two_class_objectives(Softmax(), np.float64, "dense", "random", False)
+    rng = np.random.default_rng(15)
+    w, v = rng.normal(size=(2, (P + 1) * 2))
+    step = 1e-5
+    fd = (pair.loss_gradient(w + step * v)[1] - pair.loss_gradient(w - step * v)[1]) / (
+        2 * step
+    )
+    assert_allclose(pair.hessp(w, v), fd, rtol=1e-6, atol=1e-8 * np.abs(fd).max())
