@@ -299,11 +299,15 @@ class ChunkKernel:
 
     def _finish(self, ops, G, gb):
         # With equal weights the scaling is one number, applied to the sums.
+        factor = 1.0
         if self.uniform_weight is not None:
-            G *= self.uniform_weight * self.scale
-            gb *= self.uniform_weight * self.scale
+            factor = self.uniform_weight * self.scale
         if self.pair:  # d's gradient is w_1's, and minus w_0's
-            return ops.pair(G, _SIGNS), ops.pair(gb, _SIGNS)
+            signs = _SIGNS * factor
+            return ops.pair(G, signs), ops.pair(gb, signs)
+        if factor != 1.0:
+            G *= factor
+            gb *= factor
         return G, gb
 
     def _score_columns(self, Wt, b):

@@ -187,7 +187,9 @@ class Standardized:
         self._last_grad_max = float(np.abs(g).max()) if g.size else 0.0
         self.last_grad_w = g
         self.last_loss = loss
-        self._last = self.factor * loss, self.pull_back(self.factor * g)
+        if self.factor != 1.0:  # only Newton-CG's restarts scale
+            loss, g = self.factor * loss, self.factor * g
+        self._last = loss, self.pull_back(g)
         return self._last
 
     def coarsen_precision(self, max_bytes=None):
