@@ -135,7 +135,7 @@ class Standardized:
         if self.basis is not None:
             # Each row (a feature's or the intercept's) times the basis.
             # Halving is exact: the pair's difference is the row itself.
-            return np.multiply.outer(u, self.basis).ravel()
+            return (u[:, None] * self.basis).ravel()
         return u
 
     def to_u(self, w):
