@@ -87,11 +87,10 @@ def grid_search(which, data, n_jobs, reps):
 def small(reps):
     def fit(make, X, y, one_blas_thread=False):
         # The limit is set outside the timing, as a user sets it once.
-        with (
-            threadpool_limits(1, user_api="blas")
-            if one_blas_thread
-            else (contextlib.nullcontext())
-        ):
+        limit = contextlib.nullcontext()
+        if one_blas_thread:
+            limit = threadpool_limits(1, user_api="blas")
+        with limit:
             start = time.perf_counter()
             model = make().fit(X, y)
             return (time.perf_counter() - start) * 1e3, model
