@@ -4,7 +4,6 @@ import numpy as np
 
 from ._blocks import same_point
 from ._objective import unpack
-from .normalizers._base import optional
 
 # Two classes: W = u B with B = (-1/2, 1/2), so that u = w_1 - w_0 is the
 # logit's coefficient vector (see Standardized).
@@ -74,13 +73,12 @@ class Standardized:
         p, K = objective.n_features, objective.n_classes
         self.n_features, self.n_classes = p, K
         # The class columns of the solver's variables: the logit's alone for
-        # two classes (see the class docstring), else one per class.
+        # two classes (see the class docstring), else one per class. The
+        # kernel's pair is the same condition on the loss (two classes, a
+        # shift-invariant normalizer); the optimum's pair sums to zero only
+        # under the L2 penalty alone.
         self.basis = None
-        if (
-            K == 2
-            and objective.penalty.centred
-            and optional(objective.normalizer, "shift_invariant")
-        ):
+        if objective.kernel.pair and objective.penalty.centred:
             self.basis = _TWO_CLASS_BASIS
         self.n_columns = K if self.basis is None else 1
         self.mean = None
